@@ -1,0 +1,95 @@
+/**
+ * The alert log: significant events with stable ids, one JSON line each in <logs>/alerts.log.
+ * Lines are appended with O_APPEND in one write, so several daemons (and the guard during an
+ * emergency, when the node manager may be dead) can write it safely.
+ */
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** The catalogue of alert ids. Never renumber: operators match on them. */
+export const ALERTS = {
+  'TND-NM-0001': { severity: 'info', what: 'cluster service started' },
+  'TND-NM-0002': { severity: 'info', what: 'cluster service stopped' },
+  'TND-NM-0003': { severity: 'info', what: 'cluster service suspended' },
+  'TND-NM-0004': { severity: 'info', what: 'cluster service resumed' },
+  'TND-NM-0010': { severity: 'error', what: 'final action' },
+  'TND-NM-0011': { severity: 'warning', what: 'reboot limit reached: shutdown or reboot skipped' },
+  'TND-RC-0101': { severity: 'info', what: 'group started' },
+  'TND-RC-0102': { severity: 'info', what: 'group stopped' },
+  'TND-RC-0103': { severity: 'error', what: 'resource failed to start' },
+  'TND-RC-0104': { severity: 'error', what: 'resource failed to stop' },
+  'TND-RC-0105': { severity: 'warning', what: 'resource start retried' },
+  'TND-RC-0106': { severity: 'error', what: 'group could not start' },
+  'TND-RM-0201': { severity: 'error', what: 'monitor error' },
+  'TND-RM-0202': { severity: 'info', what: 'monitor recovered' },
+  'TND-RM-0203': { severity: 'warning', what: 'monitor delay warning' },
+  'TND-RM-0204': { severity: 'warning', what: 'recovery: reactivation' },
+  'TND-RM-0205': { severity: 'warning', what: 'recovery: failover skipped, no other server' },
+  'TND-RM-0206': { severity: 'error', what: 'recovery: final action' },
+  'TND-HB-0301': { severity: 'warning', what: 'interconnect path down' },
+  'TND-HB-0302': { severity: 'info', what: 'interconnect path up' },
+  'TND-GD-0901': { severity: 'critical', what: 'core daemon exited unexpectedly' },
+  'TND-GD-0902': { severity: 'critical', what: 'core daemon stalled' },
+  'TND-GD-0903': { severity: 'critical', what: 'emergency procedure' },
+  'TND-GD-0904': { severity: 'critical', what: 'emergency action' },
+  'TND-CORE-0950': { severity: 'critical', what: 'event loop stalled' },
+} as const;
+export type AlertId = keyof typeof ALERTS;
+
+export interface AlertRecord {
+  id: AlertId;
+  timeMs: number;
+  severity: string;
+  server: string;
+  daemon: string;
+  message: string;
+  details: Record<string, string>;
+}
+
+export class AlertLog {
+  readonly #path: string;
+  readonly #server: string;
+  readonly #daemon: string;
+
+  constructor(path: string, server: string, daemon: string) {
+    this.#path = path;
+    this.#server = server;
+    this.#daemon = daemon;
+    mkdirSync(dirname(path), { recursive: true });
+  }
+
+  /** Appends one alert synchronously: it is on disk when this returns. */
+  raise(id: AlertId, message: string, details: Record<string, string> = {}): AlertRecord {
+    const record: AlertRecord = {
+      id,
+      timeMs: Date.now(),
+      severity: ALERTS[id].severity,
+      server: this.#server,
+      daemon: this.#daemon,
+      message,
+      details,
+    };
+    appendFileSync(this.#path, `${JSON.stringify(record)}\n`, { flag: 'a' });
+    return record;
+  }
+}
+
+/** The newest `limit` alerts of an alert log, oldest first; unreadable lines are skipped. */
+export function readAlerts(path: string, limit = 100): AlertRecord[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: AlertRecord[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      out.push(JSON.parse(line) as AlertRecord);
+    } catch {
+      // a line cut by a crash mid-write: skip it
+    }
+  }
+  return out.slice(-limit);
+}

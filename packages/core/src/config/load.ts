@@ -1,0 +1,321 @@
+/**
+ * Reads, validates and normalises cluster.yaml. Validation has two layers: the JSON Schema
+ * (types, unknown keys, ranges) and the cross-references (names, dependencies, targets).
+ * Every problem names its path, like `groups[1].resources[0].timeout`, and what was expected.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parseDocument } from 'yaml';
+import { parseDuration } from '../duration.js';
+import { TandemError } from '../errors.js';
+import { CONFIG_SCHEMA } from './schema.js';
+import type { Config, GroupConfig, MonitorConfig, ResourceConfig } from './types.js';
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, discriminator: true, strict: false });
+const validateSchema = ajv.compile(CONFIG_SCHEMA);
+
+export type Validation = { ok: true; config: Config } | { ok: false; problems: string[] };
+
+/** `/groups/1/resources/0/address` → `groups[1].resources[0].address` */
+export function jsonPointerToPath(pointer: string): string {
+  return pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc ? `${acc}.${part}` : part), '');
+}
+
+function describe(e: ErrorObject): string {
+  const at = jsonPointerToPath(e.instancePath) || '(top level)';
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return `${at}: unknown key "${String(p['additionalProperty'])}"`;
+    case 'required':
+      return `${at}: missing required key "${String(p['missingProperty'])}"`;
+    case 'enum':
+      return `${at}: must be one of ${(p['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'const':
+      return `${at}: must be ${JSON.stringify(p['allowedValue'])}`;
+    case 'discriminator':
+      return `${at}.type: ${p['error'] === 'mapping' ? 'unknown type' : 'missing "type"'} (expected one of the documented types)`;
+    case 'pattern':
+      return at.endsWith('url') || at.endsWith('witness')
+        ? `${at}: must be an http:// or https:// URL`
+        : String(p['pattern']).includes('ms|s|m|h')
+          ? `${at}: must be a duration like "500ms", "3s", "5m" or "1h"`
+          : `${at}: must be a name of letters, digits, "_", "." or "-" starting with a letter`;
+    case 'maxItems':
+      return at === 'mirrors' ? `mirrors: mirror disks are not supported by this release` : `${at}: ${e.message}`;
+    default:
+      return `${at}: ${e.message ?? e.keyword}`;
+  }
+}
+
+interface RawResource extends Record<string, unknown> {
+  name: string;
+  type: string;
+  dependsOn: string[];
+}
+interface RawGroup {
+  name: string;
+  servers?: string[];
+  autoStart: boolean;
+  autoFailback: boolean;
+  exclusive: boolean;
+  resources: RawResource[];
+}
+interface RawMonitor extends Record<string, unknown> {
+  name: string;
+  type: string;
+  target?: string;
+  when?: string;
+  recovery: { target?: string; reactivations: number; failovers: number; finalAction: string };
+}
+interface Raw {
+  cluster: Record<string, any>;
+  servers: { name: string; interconnects: string[]; publicKey?: string }[];
+  groups: RawGroup[];
+  monitors: RawMonitor[];
+}
+
+function duplicates(names: { name: string; path: string }[], what: string, problems: string[]): void {
+  const seen = new Map<string, string>();
+  for (const { name, path } of names) {
+    const first = seen.get(name);
+    if (first !== undefined) problems.push(`${path}: duplicate ${what} name "${name}" (first at ${first})`);
+    else seen.set(name, path);
+  }
+}
+
+/** Finds a dependency cycle among a group's resources and returns it as `a -> b -> a`. */
+export function findCycle(deps: Map<string, string[]>): string[] | undefined {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (n: string): string[] | undefined => {
+    if (state.get(n) === 'done') return undefined;
+    if (state.get(n) === 'visiting') return [...stack.slice(stack.indexOf(n)), n];
+    state.set(n, 'visiting');
+    stack.push(n);
+    for (const d of deps.get(n) ?? []) {
+      const c = visit(d);
+      if (c) return c;
+    }
+    stack.pop();
+    state.set(n, 'done');
+    return undefined;
+  };
+  for (const n of deps.keys()) {
+    const c = visit(n);
+    if (c) return c;
+  }
+  return undefined;
+}
+
+function crossCheck(raw: Raw, problems: string[]): void {
+  const serverNames = new Set(raw.servers.map((s) => s.name));
+  duplicates(raw.servers.map((s, i) => ({ name: s.name, path: `servers[${i}].name` })), 'server', problems);
+  duplicates(raw.groups.map((g, i) => ({ name: g.name, path: `groups[${i}].name` })), 'group', problems);
+  // Groups and resources share one namespace, so a recovery target is never ambiguous.
+  const targets = [
+    ...raw.groups.map((g, i) => ({ name: g.name, path: `groups[${i}].name` })),
+    ...raw.groups.flatMap((g, i) => g.resources.map((r, j) => ({ name: r.name, path: `groups[${i}].resources[${j}].name` }))),
+  ];
+  duplicates(targets.filter((t) => t.path.includes('resources')), 'resource', problems);
+  for (const t of targets) {
+    if (t.name === 'server') problems.push(`${t.path}: "server" is reserved (it names the server as a recovery target)`);
+  }
+  const groupNames = new Set(raw.groups.map((g) => g.name));
+  raw.groups.forEach((g, gi) =>
+    g.resources.forEach((r, ri) => {
+      if (groupNames.has(r.name)) {
+        problems.push(`groups[${gi}].resources[${ri}].name: "${r.name}" is already a group name (groups and resources share names)`);
+      }
+    }),
+  );
+  duplicates(raw.monitors.map((m, i) => ({ name: m.name, path: `monitors[${i}].name` })), 'monitor', problems);
+
+  raw.groups.forEach((g, gi) => {
+    (g.servers ?? []).forEach((s, si) => {
+      if (!serverNames.has(s)) problems.push(`groups[${gi}].servers[${si}]: no server named "${s}" in servers`);
+    });
+    const inGroup = new Set(g.resources.map((r) => r.name));
+    g.resources.forEach((r, ri) => {
+      r.dependsOn.forEach((d, di) => {
+        if (d === r.name) problems.push(`groups[${gi}].resources[${ri}].dependsOn[${di}]: a resource cannot depend on itself`);
+        else if (!inGroup.has(d)) problems.push(`groups[${gi}].resources[${ri}].dependsOn[${di}]: no resource "${d}" in group "${g.name}"`);
+      });
+    });
+    const cycle = findCycle(new Map(g.resources.map((r) => [r.name, r.dependsOn.filter((d) => d !== r.name && inGroup.has(d))])));
+    if (cycle) problems.push(`groups[${gi}].resources: dependency cycle ${cycle.join(' -> ')}`);
+  });
+
+  const resources = new Map(raw.groups.flatMap((g) => g.resources.map((r) => [r.name, { r, group: g.name }] as const)));
+  raw.monitors.forEach((m, mi) => {
+    if (m.target !== undefined) {
+      const t = resources.get(m.target);
+      if (!t) problems.push(`monitors[${mi}].target: no resource named "${m.target}"`);
+      else if (m.type === 'pid' && !(t.r.type === 'exec' && t.r['mode'] === 'async')) {
+        problems.push(`monitors[${mi}].target: a pid monitor needs an exec resource with mode: async ("${m.target}" is not)`);
+      }
+    }
+    const rt = m.recovery.target;
+    if (rt === undefined) {
+      if (m.target === undefined) problems.push(`monitors[${mi}].recovery.target: required when the monitor has no target resource`);
+    } else if (rt !== 'server' && !groupNames.has(rt) && !resources.has(rt)) {
+      problems.push(`monitors[${mi}].recovery.target: no group or resource named "${rt}" (or use "server")`);
+    }
+    if (rt === 'server' && m.recovery.finalAction === 'stop-group') {
+      problems.push(`monitors[${mi}].recovery.finalAction: "stop-group" needs a group or resource as recovery target`);
+    }
+  });
+
+  const e = raw.cluster['emergency'] as { action: string; command?: string };
+  if (e.action === 'exec' && !e.command) problems.push(`cluster.emergency.command: required when action is "exec"`);
+  const hb = raw.cluster['heartbeat'] as { interval: string; timeout: string };
+  if (parseDuration(hb.timeout) <= parseDuration(hb.interval)) {
+    problems.push(`cluster.heartbeat.timeout: must be longer than cluster.heartbeat.interval`);
+  }
+  const rl = raw.cluster['rebootLimit'] as { max: number; resetAfter: string };
+  if (rl.max >= 1 && parseDuration(rl.resetAfter) < 1000) problems.push(`cluster.rebootLimit.resetAfter: must be at least 1s when max is 1 or more`);
+  const deadline = parseDuration((raw.cluster['emergency'] as { deadline: string }).deadline);
+  if (deadline >= parseDuration(hb.timeout)) problems.push(`cluster.emergency.deadline: must be shorter than cluster.heartbeat.timeout`);
+}
+
+function normalise(raw: Raw): Config {
+  const c = raw.cluster;
+  const hb = c['heartbeat'];
+  const np = c['networkPartition'];
+  const allServers = raw.servers.map((s) => s.name);
+  const groupOf = new Map<string, string>();
+  for (const g of raw.groups) for (const r of g.resources) groupOf.set(r.name, g.name);
+
+  const groups: GroupConfig[] = raw.groups.map((g) => ({
+    name: g.name,
+    servers: g.servers ?? allServers,
+    autoStart: g.autoStart,
+    autoFailback: g.autoFailback,
+    exclusive: g.exclusive,
+    resources: g.resources.map((r): ResourceConfig => {
+      const x = r as Record<string, any>;
+      return {
+        name: r.name,
+        type: 'exec',
+        group: g.name,
+        start: x['start'],
+        ...(x['stop'] !== undefined ? { stop: x['stop'] } : {}),
+        mode: x['mode'],
+        dependsOn: r.dependsOn,
+        timeoutMs: parseDuration(x['timeout']),
+        stopTimeoutMs: parseDuration(x['stopTimeout']),
+        ...(x['cwd'] !== undefined ? { cwd: x['cwd'] } : {}),
+        env: x['env'],
+        onStartFailure: x['onStartFailure'],
+        onStopFailure: x['onStopFailure'],
+      };
+    }),
+  }));
+
+  const monitors: MonitorConfig[] = raw.monitors.map((m) => {
+    const x = m as Record<string, any>;
+    const rtarget = m.recovery.target ?? groupOf.get(m.target ?? '') ?? '';
+    const kind = rtarget === 'server' ? 'server' : groupOf.has(rtarget) ? 'resource' : 'group';
+    const out: MonitorConfig = {
+      name: m.name,
+      type: m.type as MonitorConfig['type'],
+      intervalMs: parseDuration(x['interval']),
+      timeoutMs: parseDuration(x['timeout']),
+      retries: x['retries'],
+      startDelayMs: parseDuration(x['startDelay']),
+      when: (m.when as MonitorConfig['when'] | undefined) ?? (m.type === 'pid' ? 'active' : m.target ? 'active' : 'always'),
+      delayWarningPercent: x['delayWarning'],
+      recovery: {
+        target: rtarget,
+        kind,
+        group: kind === 'server' ? '' : kind === 'group' ? rtarget : (groupOf.get(rtarget) ?? ''),
+        reactivations: m.recovery.reactivations,
+        failovers: m.recovery.failovers,
+        finalAction: m.recovery.finalAction as MonitorConfig['recovery']['finalAction'],
+      },
+    };
+    for (const k of ['target', 'processName', 'minCount', 'command', 'url', 'expectStatus', 'host', 'port'] as const) {
+      if (x[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = x[k];
+    }
+    return out;
+  });
+
+  const timeoutMs = parseDuration(hb.timeout);
+  return {
+    cluster: {
+      name: c['name'],
+      ...(c['secret'] !== undefined ? { secret: c['secret'] } : {}),
+      heartbeat: { intervalMs: parseDuration(hb.interval), timeoutMs, port: hb.port },
+      nodeManagerPort: c['nodeManagerPort'],
+      networkPartition: {
+        methods: np.method,
+        ...(np.witness !== undefined ? { witness: np.witness } : {}),
+        ...(np.pingTargets !== undefined ? { pingTargets: np.pingTargets } : {}),
+        ...(np.disk !== undefined ? { disk: np.disk } : {}),
+        ...(np.fenceGrace !== undefined ? { fenceGraceMs: parseDuration(np.fenceGrace) } : {}),
+      },
+      emergency: {
+        action: c['emergency'].action,
+        ...(c['emergency'].command !== undefined ? { command: c['emergency'].command } : {}),
+        deadlineMs: parseDuration(c['emergency'].deadline),
+      },
+      stallLimitMs: c['stallLimit'] !== undefined ? parseDuration(c['stallLimit']) : Math.floor(timeoutMs / 2),
+      startupWaitMs: parseDuration(c['startupWait']),
+      rebootLimit: { max: c['rebootLimit'].max, resetAfterMs: parseDuration(c['rebootLimit'].resetAfter) },
+    },
+    servers: raw.servers.map((s) => ({ name: s.name, interconnects: s.interconnects, ...(s.publicKey ? { publicKey: s.publicKey } : {}) })),
+    groups,
+    monitors,
+  };
+}
+
+/** Validates configuration text; never throws. */
+export function validateConfigText(text: string): Validation {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return { ok: false, problems: doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`) };
+  }
+  const data: unknown = doc.toJS();
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    return { ok: false, problems: ['(top level): must be a mapping with cluster, servers, groups and monitors'] };
+  }
+  if (!validateSchema(data)) {
+    const seen = new Set<string>();
+    const problems = (validateSchema.errors ?? []).map(describe).filter((p) => !seen.has(p) && seen.add(p));
+    return { ok: false, problems };
+  }
+  const problems: string[] = [];
+  crossCheck(data as unknown as Raw, problems);
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, config: normalise(data as unknown as Raw) };
+}
+
+/** The name of this server: TANDEM_NODE, else the host name. */
+export function localServerName(env: NodeJS.ProcessEnv = process.env): string {
+  return env['TANDEM_NODE'] ?? hostname();
+}
+
+/** Loads and validates the configuration file; throws one TandemError listing every problem. */
+export function loadConfig(path: string, opts: { server?: string } = {}): Config {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new TandemError('NOT_FOUND', `cannot read configuration ${path}: ${(err as Error).message}`, {}, { cause: err });
+  }
+  const v = validateConfigText(text);
+  if (!v.ok) {
+    throw new TandemError('BAD_REQUEST', `configuration ${path} is invalid:\n  ${v.problems.join('\n  ')}`, {
+      problems: String(v.problems.length),
+    });
+  }
+  if (opts.server !== undefined && !v.config.servers.some((s) => s.name === opts.server)) {
+    throw new TandemError('BAD_REQUEST', `configuration ${path}: this server "${opts.server}" is not in servers (set TANDEM_NODE or the host name)`);
+  }
+  return v.config;
+}

@@ -1,0 +1,92 @@
+/** The configuration as the daemons use it: defaults filled in, durations in milliseconds. */
+import type { EMERGENCY_ACTIONS, MONITOR_FINAL_ACTIONS, PARTITION_METHODS, START_FINAL_ACTIONS, STOP_FINAL_ACTIONS } from './schema.js';
+
+export type StartFinalAction = (typeof START_FINAL_ACTIONS)[number];
+export type StopFinalAction = (typeof STOP_FINAL_ACTIONS)[number];
+export type MonitorFinalAction = (typeof MONITOR_FINAL_ACTIONS)[number];
+export type EmergencyAction = (typeof EMERGENCY_ACTIONS)[number];
+export type PartitionMethod = (typeof PARTITION_METHODS)[number];
+
+export interface ExecResourceConfig {
+  name: string;
+  type: 'exec';
+  group: string;
+  start: string;
+  stop?: string;
+  mode: 'sync' | 'async';
+  dependsOn: string[];
+  timeoutMs: number;
+  stopTimeoutMs: number;
+  cwd?: string;
+  env: Record<string, string>;
+  onStartFailure: { retries: number; failovers: number; finalAction: StartFinalAction };
+  onStopFailure: { retries: number; finalAction: StopFinalAction };
+}
+
+export type ResourceConfig = ExecResourceConfig;
+
+export interface GroupConfig {
+  name: string;
+  /** failover policy: servers in priority order */
+  servers: string[];
+  autoStart: boolean;
+  autoFailback: boolean;
+  exclusive: boolean;
+  resources: ResourceConfig[];
+}
+
+export type MonitorType = 'pid' | 'process' | 'custom' | 'http' | 'tcp';
+
+export interface MonitorConfig {
+  name: string;
+  type: MonitorType;
+  /** the resource it watches (pid: required) */
+  target?: string;
+  intervalMs: number;
+  timeoutMs: number;
+  retries: number;
+  startDelayMs: number;
+  when: 'always' | 'active';
+  delayWarningPercent: number;
+  recovery: {
+    /** a group name, a resource name, or `server` */
+    target: string;
+    kind: 'group' | 'resource' | 'server';
+    /** the group that holds the recovery target (empty for `server`) */
+    group: string;
+    reactivations: number;
+    failovers: number;
+    finalAction: MonitorFinalAction;
+  };
+  processName?: string;
+  minCount?: number;
+  command?: string;
+  url?: string;
+  expectStatus?: number;
+  host?: string;
+  port?: number;
+}
+
+export interface ServerConfig {
+  name: string;
+  interconnects: string[];
+  publicKey?: string;
+}
+
+export interface Config {
+  cluster: {
+    name: string;
+    secret?: string;
+    heartbeat: { intervalMs: number; timeoutMs: number; port: number };
+    nodeManagerPort: number;
+    networkPartition: { methods: PartitionMethod[]; witness?: string; pingTargets?: string[]; disk?: string; fenceGraceMs?: number };
+    emergency: { action: EmergencyAction; command?: string; deadlineMs: number };
+    /** a daemon silent or late this long is treated as crashed */
+    stallLimitMs: number;
+    startupWaitMs: number;
+    rebootLimit: { max: number; resetAfterMs: number };
+  };
+  servers: ServerConfig[];
+  groups: GroupConfig[];
+  monitors: MonitorConfig[];
+}

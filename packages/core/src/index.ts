@@ -1,0 +1,31 @@
+/**
+ * @module @tandem/core
+ * What every Tandem process shares: configuration, paths, logging, the alert log, the
+ * activation ledger, ZeroMQ RPC and events, the daemon lifecycle, process and OS helpers.
+ */
+export { ALERTS, AlertLog, readAlerts, type AlertId, type AlertRecord } from './alerts.js';
+export { CONFIG_SCHEMA, EMERGENCY_ACTIONS, MONITOR_FINAL_ACTIONS, START_FINAL_ACTIONS, STOP_FINAL_ACTIONS } from './config/schema.js';
+export { findCycle, jsonPointerToPath, loadConfig, localServerName, validateConfigText, type Validation } from './config/load.js';
+export type {
+  Config,
+  EmergencyAction,
+  ExecResourceConfig,
+  GroupConfig,
+  MonitorConfig,
+  MonitorFinalAction,
+  MonitorType,
+  ResourceConfig,
+  ServerConfig,
+  StartFinalAction,
+  StopFinalAction,
+} from './config/types.js';
+export { EXIT, runDaemon, type DaemonContext, type DaemonImpl, type DaemonOptions, type DaemonState } from './daemon.js';
+export { formatDuration, parseDuration } from './duration.js';
+export { ErrorCode, TandemError, errorFromWire, errorToWire, toTandemError } from './errors.js';
+export { EventPublisher, EventSubscriber } from './events.js';
+export { Ledger, readLedger, type LedgerEntry } from './ledger.js';
+export { createLogger, flushLogger, type Logger } from './logger.js';
+export { osActionSteps, osActionsDryRun, runOsAction, type OsAction, type OsStep } from './os-actions.js';
+export { DAEMONS, PM2_NAMES, resolvePaths, type CoreDaemon, type DaemonName, type Paths } from './paths.js';
+export { isAlive, isGroupAlive, rssKb, signalGroup, sleep } from './process.js';
+export { RpcClient, RpcServer, callOnce, type CallOptions, type RpcHandler } from './rpc.js';

@@ -1,0 +1,55 @@
+/**
+ * The activation ledger (DESIGN.md 6.7): whoever activates something that must be released in
+ * an emergency records it here first, and clears it after the release. The guard cannot ask a
+ * dead daemon what it holds, so it works from these files.
+ */
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type LedgerEntry = { kind: 'process-group'; pgid: number; group: string; resource: string; owner: string };
+
+export class Ledger {
+  readonly #dir: string;
+
+  constructor(dir: string) {
+    this.#dir = dir;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  #file(entry: LedgerEntry): string {
+    return join(this.#dir, `pgid-${entry.pgid}.json`);
+  }
+
+  /** Records an entry; written atomically (temp file + rename) so a reader never sees half. */
+  record(entry: LedgerEntry): void {
+    const file = this.#file(entry);
+    writeFileSync(`${file}.tmp`, JSON.stringify(entry));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  clear(entry: LedgerEntry): void {
+    rmSync(this.#file(entry), { force: true });
+  }
+
+  list(): LedgerEntry[] {
+    return readLedger(this.#dir);
+  }
+}
+
+export function readLedger(dir: string): LedgerEntry[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  const out: LedgerEntry[] = [];
+  for (const f of files) {
+    try {
+      out.push(JSON.parse(readFileSync(join(dir, f), 'utf8')) as LedgerEntry);
+    } catch {
+      // unreadable entry: nothing we can release from it
+    }
+  }
+  return out;
+}
