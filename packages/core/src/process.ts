@@ -1,5 +1,5 @@
 /** Small process helpers shared by the daemons and the guard. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** True if the process exists and is not a zombie (a zombie has released everything). */
 export function isAlive(pid: number): boolean {
@@ -18,14 +18,45 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-/** True while any process of the process group exists. */
+/**
+ * True while a live process of the process group exists. kill(2) also reaches zombies, which
+ * hold nothing but linger where the init process does not reap orphans (some containers and VMs),
+ * so a group that kill(2) still sees is checked member by member in /proc.
+ */
 export function isGroupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return true;
+  }
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // fields after "(comm) ": state ppid pgrp …
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
+}
+
+/** Polls until the group has no live process or `timeoutMs` passed; true when it is gone. */
+export async function waitGroupGone(pgid: number, timeoutMs: number, pollMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isGroupAlive(pgid)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(pollMs);
+  }
+  return true;
 }
 
 /** Sends a signal to a whole process group; a group that is already gone is not an error. */

@@ -4,6 +4,7 @@
  * proto/tandem/v1/*.proto by protobufjs-cli (see scripts/gen.mjs); this module adds the
  * envelope helpers every daemon uses, and decoders that never throw.
  */
+import './numbers.js';
 import { tandem } from '../gen/tandem.js';
 
 export { tandem };
@@ -84,6 +85,14 @@ export const decodeGuardReply = (f: Uint8Array | undefined): Decoded<GuardReply>
 export const encodeEvent = (m: tandem.v1.Event.$Properties): Uint8Array => tandem.v1.Event.encode(m).finish();
 export const decodeEvent = (f: Uint8Array | undefined): Decoded<Event> =>
   safeDecode((b) => tandem.v1.Event.decode(b), f, 'event');
+
+export const encodeHeartbeat = (m: tandem.v1.Heartbeat.$Properties): Uint8Array => tandem.v1.Heartbeat.encode(m).finish();
+export const decodeHeartbeat = (f: Uint8Array | undefined): Decoded<tandem.v1.Heartbeat> =>
+  safeDecode((b) => tandem.v1.Heartbeat.decode(b), f, 'heartbeat');
+export const encodeSignedHeartbeat = (m: tandem.v1.SignedHeartbeat.$Properties): Uint8Array =>
+  tandem.v1.SignedHeartbeat.encode(m).finish();
+export const decodeSignedHeartbeat = (f: Uint8Array | undefined): Decoded<tandem.v1.SignedHeartbeat> =>
+  safeDecode((b) => tandem.v1.SignedHeartbeat.decode(b), f, 'signed heartbeat');
 
 /** Plain JSON-friendly objects (enums as names, 64-bit numbers as numbers, defaults included). */
 export function clusterStatusToJson(status: ClusterStatus): Record<string, unknown> {

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// `npm run bench` runs every benchmark; `npm run bench -- NAME` runs one. Each writes
+// bench/results/<name>.json as { metrics: { <metric>: { median, min, max, unit } }, ... }.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BENCHMARKS = ['fence', 'footprint', 'status'];
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !BENCHMARKS.includes(w));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark ${unknown.join(', ')}; choose from ${BENCHMARKS.join(', ')}`);
+  process.exit(2);
+}
+
+function summarise(values, unit) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const round = (x) => Math.round(x * 100) / 100;
+  return { median: round(median), min: round(sorted[0]), max: round(sorted.at(-1)), unit, samples: sorted.length };
+}
+
+mkdirSync(join(here, 'results'), { recursive: true });
+for (const name of wanted.length > 0 ? wanted : BENCHMARKS) {
+  const { run, targets } = await import(join(here, `${name}.mjs`));
+  console.log(`# ${name}`);
+  const metrics = await run(summarise);
+  const result = {
+    benchmark: name,
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '', node: process.version },
+    targets,
+    metrics,
+  };
+  writeFileSync(join(here, 'results', `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  for (const [metric, m] of Object.entries(metrics)) {
+    const target = targets[metric];
+    console.log(`${metric}: median ${m.median} ${m.unit} (min ${m.min}, max ${m.max})${target ? `  target ${target}` : ''}`);
+  }
+}

@@ -1,0 +1,60 @@
+// pm2 process file for one Tandem server: `pm2 start ecosystem.config.js`.
+// The five core daemons run with autorestart off: their death is the guard's business (an
+// emergency shutdown of this server), never a silent restart. The guard is restarted by pm2.
+// The configuration is validated before anything starts: a broken file starts nothing.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const { join } = require('node:path');
+
+const root = __dirname;
+const env = {
+  TANDEM_HOME: process.env.TANDEM_HOME ?? '',
+  TANDEM_CONFIG: process.env.TANDEM_CONFIG ?? join(process.env.TANDEM_HOME || '/', 'etc/tandem/cluster.yaml'),
+  ...(process.env.TANDEM_NODE ? { TANDEM_NODE: process.env.TANDEM_NODE } : {}),
+  ...(process.env.TANDEM_OS_ACTIONS ? { TANDEM_OS_ACTIONS: process.env.TANDEM_OS_ACTIONS } : {}),
+  ...(process.env.TANDEM_LOG_LEVEL ? { TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL } : {}),
+};
+
+const check = spawnSync(process.execPath, [join(root, 'packages/cli/dist/main.js'), 'config', 'validate', '--local', env.TANDEM_CONFIG], {
+  encoding: 'utf8',
+  env: { ...process.env, ...env },
+});
+if (check.status !== 0) {
+  throw new Error(`Tandem not started: ${(check.stderr || check.stdout || check.error?.message || 'configuration check failed').trim()}`);
+}
+
+const core = (name, pkg, extra = {}) => ({
+  name,
+  script: join(root, 'packages', pkg, 'dist/main.js'),
+  cwd: root,
+  exec_mode: 'fork',
+  instances: 1,
+  autorestart: false,
+  kill_timeout: 30000,
+  time: true,
+  env,
+  ...extra,
+});
+
+module.exports = {
+  apps: [
+    {
+      name: 'tandem-guard',
+      script: join(root, 'packages/guard/dist/main.js'),
+      cwd: root,
+      exec_mode: 'fork',
+      autorestart: true,
+      restart_delay: 100,
+      max_restarts: 1000,
+      kill_timeout: 5000,
+      time: true,
+      env,
+    },
+    core('tandem-nm', 'node-manager'),
+    core('tandem-hb', 'heartbeat'),
+    // Stopping the resource controller stops every group, whose stop scripts may take time.
+    core('tandem-rc', 'resource-controller', { kill_timeout: 120000 }),
+    core('tandem-rm', 'resource-monitor'),
+    core('tandem-md', 'mirror-agent'),
+  ],
+};

@@ -1,0 +1,29 @@
+/** Command-line values that need more than yargs' types: resource references and intervals. */
+import { parseDuration } from '@tandem/core';
+import { UsageError } from './errors.js';
+
+/** `app --group web` or `web/app` → { group, resource }. */
+export function parseResourceRef(name: string, group: string | undefined): { group: string; resource: string } {
+  const slash = name.indexOf('/');
+  if (slash >= 0) {
+    const fromName = name.slice(0, slash);
+    const resource = name.slice(slash + 1);
+    if (!fromName || !resource || resource.includes('/')) throw new UsageError(`resource "${name}" must be GROUP/RESOURCE`);
+    if (group !== undefined && group !== fromName) throw new UsageError(`resource ${name} is in group ${fromName}, not ${group}`);
+    return { group: fromName, resource };
+  }
+  if (!group) throw new UsageError(`resource ${name} needs its group: --group GROUP or GROUP/RESOURCE`);
+  return { group, resource: name };
+}
+
+/** `--interval 1s` → 1000; at least 100 ms so a watch cannot flood tandem-nm. */
+export function parseInterval(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch {
+    throw new UsageError(`--interval ${text}: expected a duration like 500ms, 2s or 1m`);
+  }
+  if (ms < 100) throw new UsageError(`--interval ${text}: must be at least 100ms`);
+  return ms;
+}

@@ -1,0 +1,284 @@
+/**
+ * The emergency procedure (DESIGN.md 6.7): release what the activation ledger records, write
+ * the alerts, then run the configured action. The release is synchronous up to the kill: no
+ * await and no logging stand between the trigger and the SIGKILLs.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, fsyncSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  Ledger,
+  isGroupAlive,
+  readLedger,
+  runOsAction,
+  signalGroup,
+  sleep,
+  type AlertId,
+  type AlertLog,
+  type Config,
+  type EmergencyAction,
+  type LedgerEntry,
+  type Logger,
+  type OsAction,
+  type Paths,
+} from '@tandem/core';
+
+/** How long an `exec` emergency command may run before it is killed. */
+export const EXEC_TIMEOUT_MS = 30_000;
+const POLL_MS = 1;
+
+/**
+ * The process groups, among `pgids`, that still hold a process that is not a zombie.
+ * kill(-pgid, 0) alone also succeeds for zombies, which have released everything and may wait
+ * for a slow reaper (an orphan's reaper is init), so positive answers are confirmed from /proc,
+ * in one pass over it for all groups.
+ */
+export function groupsHoldingProcesses(pgids: readonly number[]): Set<number> {
+  const signalled = new Set(pgids.filter((p) => isGroupAlive(p)));
+  if (signalled.size === 0) return signalled;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return signalled;
+  }
+  const holding = new Set<number>();
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    const { state, pgrp } = parseStat(stat);
+    if (signalled.has(pgrp) && state !== 'Z' && state !== 'X') holding.add(pgrp);
+  }
+  return holding;
+}
+
+export function groupHoldsProcesses(pgid: number): boolean {
+  return groupsHoldingProcesses([pgid]).size > 0;
+}
+
+/** State and process group of a /proc/<pid>/stat line: "pid (comm) state ppid pgrp ...". */
+function parseStat(stat: string): { state: string; pgrp: number } {
+  // comm may hold spaces and parentheses, so cut at the last ')'
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0] ?? '', pgrp: Number(fields[2]) };
+}
+
+/** The guard's own process group: never a target, whatever the ledger says. */
+const OWN_PGRP = (() => {
+  try {
+    return parseStat(readFileSync('/proc/self/stat', 'utf8')).pgrp;
+  } catch {
+    return process.pid;
+  }
+})();
+
+/** Entries the guard can act on: process groups with a real pgid that is not its own. */
+function killable(entries: unknown[]): LedgerEntry[] {
+  return entries.filter(
+    (e): e is LedgerEntry =>
+      typeof e === 'object' &&
+      e !== null &&
+      (e as LedgerEntry).kind === 'process-group' &&
+      Number.isInteger((e as LedgerEntry).pgid) &&
+      (e as LedgerEntry).pgid > 1 &&
+      (e as LedgerEntry).pgid !== OWN_PGRP,
+  );
+}
+
+export interface GroupKill {
+  /** the ledger entries whose groups were sent SIGKILL */
+  entries: LedgerEntry[];
+  /** performance.now() when the first signal was about to go out */
+  startedAt: number;
+}
+
+/** Step 1a, synchronous: SIGKILL every process group the ledger records. */
+export function killLedgerGroups(ledgerDir: string): GroupKill {
+  const startedAt = performance.now();
+  const entries = killable(readLedger(ledgerDir));
+  for (const e of entries) signalGroup(e.pgid, 'SIGKILL');
+  return { entries, startedAt };
+}
+
+export interface Release {
+  released: LedgerEntry[];
+  /** groups still holding processes at the deadline */
+  stuck: LedgerEntry[];
+  elapsedMs: number;
+}
+
+/** Step 1b: waits until every killed group is gone or the deadline passes; clears the ledger of the released ones. */
+export async function awaitRelease(kill: GroupKill, ledgerDir: string, deadlineMs: number): Promise<Release> {
+  let pending = kill.entries;
+  const released: LedgerEntry[] = [];
+  for (;;) {
+    const holding = groupsHoldingProcesses(pending.map((e) => e.pgid));
+    for (const e of pending) if (!holding.has(e.pgid)) released.push(e);
+    pending = pending.filter((e) => holding.has(e.pgid));
+    if (pending.length === 0 || performance.now() - kill.startedAt >= deadlineMs) break;
+    for (const e of pending) signalGroup(e.pgid, 'SIGKILL'); // a member forked after the first signal
+    await sleep(POLL_MS);
+  }
+  const elapsedMs = Math.round(performance.now() - kill.startedAt);
+  const ledger = new Ledger(ledgerDir);
+  for (const e of released) ledger.clear(e);
+  return { released, stuck: pending, elapsedMs };
+}
+
+/** What the configured action amounts to. */
+export type ActionPlan = { kind: 'exec'; command: string } | { kind: 'none' } | { kind: 'os'; action: OsAction; escalateTo?: OsAction };
+
+export function planAction(action: EmergencyAction, command: string | undefined): ActionPlan {
+  switch (action) {
+    case 'exec':
+      return { kind: 'exec', command: command ?? 'true' };
+    case 'stop-services':
+      return { kind: 'none' };
+    case 'shutdown':
+    case 'reboot':
+      return { kind: 'os', action, escalateTo: 'reset' };
+    case 'reset':
+    case 'panic':
+    case 'poweroff':
+      return { kind: 'os', action };
+  }
+}
+
+/** The environment of an `exec` emergency command. */
+export function emergencyEnv(base: NodeJS.ProcessEnv, reason: string, server: string): NodeJS.ProcessEnv {
+  return { ...base, TANDEM_EMERGENCY_REASON: reason, TANDEM_SERVER_NAME: server };
+}
+
+/** Runs the emergency command with /bin/sh -c, bounded; resolves with a description of the outcome. */
+export function runEmergencyCommand(command: string, env: NodeJS.ProcessEnv, timeoutMs = EXEC_TIMEOUT_MS): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-400);
+    });
+    const timer = setTimeout(() => {
+      if (child.pid) signalGroup(child.pid, 'SIGKILL');
+      resolve(`command "${command}" timed out after ${timeoutMs} ms and was killed`);
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve(`command "${command}" could not run: ${err.message}`);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const how = signal ? `was killed by ${signal}` : `exited with ${code}`;
+      resolve(`command "${command}" ${how}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
+    });
+  });
+}
+
+export interface EmergencyContext {
+  config: Config;
+  server: string;
+  paths: Paths;
+  alerts: AlertLog;
+  log: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface Trigger {
+  reason: string;
+  /** TND-GD-0901 (exited) or 0902 (stalled); none for a requested emergency */
+  alert?: Extract<AlertId, 'TND-GD-0901' | 'TND-GD-0902'>;
+}
+
+export interface EmergencyOutcome {
+  release: Release;
+  action: string;
+}
+
+/** Forces a file to disk: a reset or panic may follow at once and would lose the page cache. */
+function syncFile(path: string): void {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // nothing written yet, or no permission: the alert lines were still appended
+  }
+}
+
+const describe = (entries: LedgerEntry[]): string =>
+  entries
+    .map((e) => `${e.group}/${e.resource} (pgid ${e.pgid})`)
+    .sort()
+    .join(', ') || 'nothing';
+
+/**
+ * Runs the whole procedure. The kill happens before this function first yields, so a caller
+ * that calls it synchronously from the detection has released the groups when it returns.
+ * `fence` stops the rest of this server's Tandem; it runs alongside the action, because an
+ * action may take long (a 30 s command, a shutdown waiting to escalate) and the surviving
+ * daemons must not act on a server whose resources were just killed.
+ */
+export async function runEmergency(ctx: EmergencyContext, trigger: Trigger, fence: () => Promise<string>): Promise<EmergencyOutcome> {
+  const kill = killLedgerGroups(ctx.paths.ledger);
+  const release = await awaitRelease(kill, ctx.paths.ledger, ctx.config.cluster.emergency.deadlineMs);
+
+  const details = {
+    reason: trigger.reason,
+    released: describe(release.released),
+    stuck: describe(release.stuck),
+    elapsedMs: String(release.elapsedMs),
+  };
+  if (trigger.alert) ctx.alerts.raise(trigger.alert, trigger.reason);
+  const summary = release.stuck.length
+    ? `emergency: ${trigger.reason}; released ${release.released.length} process group(s) in ${release.elapsedMs} ms, ${release.stuck.length} still alive at the deadline: ${details.stuck}`
+    : `emergency: ${trigger.reason}; released ${release.released.length} process group(s) in ${release.elapsedMs} ms`;
+  ctx.alerts.raise('TND-GD-0903', summary, details);
+  syncFile(ctx.paths.alerts);
+  ctx.log.error(summary, details);
+
+  const [action, fenced] = await Promise.all([runAction(ctx, trigger.reason), fence()]);
+  ctx.alerts.raise('TND-GD-0904', `emergency action ${ctx.config.cluster.emergency.action}: ${action}`, { fence: fenced });
+  syncFile(ctx.paths.alerts);
+  ctx.log.error(`emergency action ${ctx.config.cluster.emergency.action}: ${action}`, { fence: fenced });
+  return { release, action };
+}
+
+function osAction(ctx: EmergencyContext, action: OsAction): string {
+  try {
+    return runOsAction(action, ctx.env ?? process.env);
+  } catch (err) {
+    return `${action} failed: ${(err as Error).message}`;
+  }
+}
+
+async function runAction(ctx: EmergencyContext, reason: string): Promise<string> {
+  const plan = planAction(ctx.config.cluster.emergency.action, ctx.config.cluster.emergency.command);
+  switch (plan.kind) {
+    case 'none':
+      return 'Tandem services stopped';
+    case 'exec':
+      return runEmergencyCommand(plan.command, emergencyEnv(ctx.env ?? process.env, reason, ctx.server));
+    case 'os': {
+      const done = osAction(ctx, plan.action);
+      const escalateTo = plan.escalateTo;
+      if (!escalateTo) return done;
+      // An orderly shutdown that has not taken this process down within the heartbeat
+      // timeout is stuck; the peers are about to take over, so the server must go now.
+      const afterMs = ctx.config.cluster.heartbeat.timeoutMs;
+      setTimeout(() => {
+        const escalated = osAction(ctx, escalateTo);
+        ctx.alerts.raise(
+          'TND-GD-0904',
+          `emergency action ${plan.action} did not complete within ${afterMs} ms: escalated to ${escalateTo}: ${escalated}`,
+        );
+        syncFile(ctx.paths.alerts);
+      }, afterMs);
+      return `${done}; escalates to ${escalateTo} if this server is still up in ${afterMs} ms`;
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Per-server, per-path liveness from received heartbeats and the passage of time. Pure: the
+ * caller feeds it verified heartbeats and the clock, and acts on the changes it returns.
+ */
+
+export type PathState = 'up' | 'down';
+export type PeerState = 'online' | 'offline';
+
+export interface PathView {
+  address: string;
+  state: PathState;
+  /** 0 when never heard */
+  lastHeardMs: number;
+}
+
+export interface PeerView {
+  name: string;
+  state: PeerState;
+  /** 0 until heard */
+  incarnation: number;
+  /** the state the peer reports about itself */
+  reportedState: string;
+  /** the peers it hears */
+  hears: string[];
+  paths: PathView[];
+}
+
+export type Change =
+  | { kind: 'path'; server: string; pathIndex: number; address: string; state: PathState }
+  | { kind: 'server'; server: string; state: PeerState }
+  | { kind: 'incarnation'; server: string; incarnation: number; previous: number }
+  /** a peer with several paths lost one and is now reachable on one only */
+  | { kind: 'single-path'; server: string; pathIndex: number; address: string };
+
+/** Why a verified heartbeat was not taken. */
+export type TableDrop = 'unknown-server' | 'wrong-path' | 'replayed' | 'stale-incarnation';
+
+export interface Received {
+  server: string;
+  incarnation: number;
+  seq: number;
+  state: string;
+  hears: string[];
+  pathIndex: number;
+}
+
+interface Peer {
+  name: string;
+  addresses: string[];
+  incarnation: number;
+  reportedState: string;
+  hears: string[];
+  /** per path: last accepted seq of the current incarnation, 0 when none */
+  lastSeq: number[];
+  lastHeardMs: number[];
+  up: boolean[];
+}
+
+export class PeerTable {
+  readonly #peers = new Map<string, Peer>();
+  readonly #timeoutMs: number;
+
+  constructor(peers: { name: string; addresses: string[] }[], timeoutMs: number) {
+    this.#timeoutMs = timeoutMs;
+    for (const p of peers) {
+      this.#peers.set(p.name, {
+        name: p.name,
+        addresses: [...p.addresses],
+        incarnation: 0,
+        reportedState: '',
+        hears: [],
+        lastSeq: p.addresses.map(() => 0),
+        lastHeardMs: p.addresses.map(() => 0),
+        up: p.addresses.map(() => false),
+      });
+    }
+  }
+
+  /**
+   * Takes a verified heartbeat that arrived on path `arrivedOn`. Replays (a seq not above the
+   * last one on that path, or an older incarnation while the peer is online) are refused. An
+   * older incarnation from a peer that is offline is a new life (its state directory may have
+   * been wiped), so it is accepted.
+   */
+  receive(hb: Received, arrivedOn: number, nowMs: number): { drop?: TableDrop; changes: Change[] } {
+    const peer = this.#peers.get(hb.server);
+    if (!peer) return { drop: 'unknown-server', changes: [] };
+    if (hb.pathIndex !== arrivedOn || arrivedOn >= peer.addresses.length) return { drop: 'wrong-path', changes: [] };
+    const changes: Change[] = [];
+    const online = peer.up.some(Boolean);
+    if (hb.incarnation !== peer.incarnation) {
+      if (hb.incarnation < peer.incarnation && online) return { drop: 'stale-incarnation', changes: [] };
+      if (peer.incarnation !== 0)
+        changes.push({ kind: 'incarnation', server: peer.name, incarnation: hb.incarnation, previous: peer.incarnation });
+      peer.incarnation = hb.incarnation;
+      peer.lastSeq = peer.addresses.map(() => 0);
+    }
+    if (hb.seq <= (peer.lastSeq[arrivedOn] ?? 0)) return { drop: 'replayed', changes };
+    peer.lastSeq[arrivedOn] = hb.seq;
+    peer.lastHeardMs[arrivedOn] = nowMs;
+    peer.reportedState = hb.state;
+    peer.hears = [...hb.hears];
+    if (!peer.up[arrivedOn]) changes.push(...this.#setPath(peer, arrivedOn, true));
+    return { changes };
+  }
+
+  /** Marks down every path silent for longer than the timeout. */
+  tick(nowMs: number): Change[] {
+    const changes: Change[] = [];
+    for (const peer of this.#peers.values()) {
+      peer.up.forEach((up, i) => {
+        if (up && nowMs - (peer.lastHeardMs[i] ?? 0) > this.#timeoutMs) changes.push(...this.#setPath(peer, i, false));
+      });
+    }
+    return changes;
+  }
+
+  #setPath(peer: Peer, i: number, up: boolean): Change[] {
+    const wasOnline = peer.up.some(Boolean);
+    peer.up[i] = up;
+    const address = peer.addresses[i] ?? '';
+    const changes: Change[] = [{ kind: 'path', server: peer.name, pathIndex: i, address, state: up ? 'up' : 'down' }];
+    const isOnline = peer.up.some(Boolean);
+    if (wasOnline !== isOnline) changes.push({ kind: 'server', server: peer.name, state: isOnline ? 'online' : 'offline' });
+    const upPaths = peer.up.flatMap((u, j) => (u ? [j] : []));
+    const only = upPaths[0];
+    if (!up && peer.addresses.length > 1 && upPaths.length === 1 && only !== undefined) {
+      changes.push({ kind: 'single-path', server: peer.name, pathIndex: only, address: peer.addresses[only] ?? '' });
+    }
+    return changes;
+  }
+
+  /** The servers this table hears now (at least one path up). */
+  heard(): string[] {
+    return [...this.#peers.values()].filter((p) => p.up.some(Boolean)).map((p) => p.name);
+  }
+
+  view(): PeerView[] {
+    return [...this.#peers.values()].map((p) => ({
+      name: p.name,
+      state: p.up.some(Boolean) ? 'online' : 'offline',
+      incarnation: p.incarnation,
+      reportedState: p.reportedState,
+      hears: [...p.hears],
+      paths: p.addresses.map((address, i) => ({ address, state: p.up[i] ? 'up' : 'down', lastHeardMs: p.lastHeardMs[i] ?? 0 })),
+    }));
+  }
+}

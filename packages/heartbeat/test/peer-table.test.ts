@@ -1,0 +1,162 @@
+import t from 'tap';
+import { PeerTable, type Received } from '@tandem/heartbeat';
+
+const TIMEOUT = 1000;
+const peers = [
+  { name: 'node2', addresses: ['10.0.0.2', '10.1.0.2'] },
+  { name: 'node3', addresses: ['10.0.0.3'] },
+];
+const hb = (over: Partial<Received> = {}): Received => ({
+  server: 'node2',
+  incarnation: 5,
+  seq: 1,
+  state: 'online',
+  hears: ['node1'],
+  pathIndex: 0,
+  ...over,
+});
+
+type Step = { at: number } & ({ receive: Partial<Received>; on?: number } | { tick: true });
+
+const cases: {
+  name: string;
+  steps: Step[];
+  expect: { drops?: (string | undefined)[]; changes?: string[]; view?: Record<string, string> };
+}[] = [
+  {
+    name: 'a first heartbeat brings the path and the peer up',
+    steps: [{ at: 0, receive: {} }],
+    expect: {
+      drops: [undefined],
+      changes: ['path node2 0 up', 'server node2 online'],
+      view: { node2: 'online up,down', node3: 'offline down' },
+    },
+  },
+  {
+    name: 'a path is down only after the timeout without a heartbeat',
+    steps: [
+      { at: 0, receive: {} },
+      { at: 1000, tick: true },
+      { at: 1001, tick: true },
+    ],
+    expect: {
+      changes: ['path node2 0 up', 'server node2 online', 'path node2 0 down', 'server node2 offline'],
+      view: { node2: 'offline down,down' },
+    },
+  },
+  {
+    name: 'a repeated or older seq on a path is a replay',
+    steps: [
+      { at: 0, receive: { seq: 7 } },
+      { at: 10, receive: { seq: 7 } },
+      { at: 20, receive: { seq: 6 } },
+      { at: 30, receive: { seq: 8 } },
+    ],
+    expect: { drops: [undefined, 'replayed', 'replayed', undefined] },
+  },
+  {
+    name: 'each path keeps its own sequence, so paths may deliver out of order',
+    steps: [
+      { at: 0, receive: { seq: 7, pathIndex: 1 }, on: 1 },
+      { at: 1, receive: { seq: 7, pathIndex: 0 }, on: 0 },
+    ],
+    expect: { drops: [undefined, undefined], view: { node2: 'online up,up' } },
+  },
+  {
+    name: 'a heartbeat claiming another path than the one it came in on is dropped',
+    steps: [{ at: 0, receive: { pathIndex: 1 }, on: 0 }],
+    expect: { drops: ['wrong-path'], changes: [] },
+  },
+  {
+    name: 'a server that is not configured is dropped',
+    steps: [{ at: 0, receive: { server: 'intruder' } }],
+    expect: { drops: ['unknown-server'] },
+  },
+  {
+    name: 'a new incarnation restarts the sequence and is reported',
+    steps: [
+      { at: 0, receive: { seq: 100 } },
+      { at: 10, receive: { incarnation: 6, seq: 1 } },
+    ],
+    expect: { drops: [undefined, undefined], changes: ['path node2 0 up', 'server node2 online', 'incarnation node2 6'] },
+  },
+  {
+    name: 'an older incarnation while the peer is online is a replay of its past',
+    steps: [
+      { at: 0, receive: { incarnation: 6 } },
+      { at: 10, receive: { incarnation: 5, seq: 99 } },
+    ],
+    expect: { drops: [undefined, 'stale-incarnation'] },
+  },
+  {
+    name: 'an older incarnation from a peer that went offline is a new life',
+    steps: [
+      { at: 0, receive: { incarnation: 6 } },
+      { at: 2000, tick: true },
+      { at: 2001, receive: { incarnation: 1 } },
+    ],
+    expect: { drops: [undefined, undefined], view: { node2: 'online up,down' } },
+  },
+  {
+    name: 'losing one of two paths warns that the peer is on a single path',
+    steps: [
+      { at: 0, receive: { seq: 1, pathIndex: 0 }, on: 0 },
+      { at: 0, receive: { seq: 1, pathIndex: 1 }, on: 1 },
+      { at: 600, receive: { seq: 2, pathIndex: 1 }, on: 1 },
+      { at: 1100, tick: true },
+    ],
+    expect: {
+      changes: ['path node2 0 up', 'server node2 online', 'path node2 1 up', 'path node2 0 down', 'single-path node2 1'],
+      view: { node2: 'online down,up' },
+    },
+  },
+];
+
+t.test('the peer table', async (t) => {
+  for (const c of cases) {
+    const table = new PeerTable(peers, TIMEOUT);
+    const drops: (string | undefined)[] = [];
+    const changes: string[] = [];
+    for (const step of c.steps) {
+      if ('tick' in step) {
+        changes.push(...table.tick(step.at).map((ch) => describe(ch)));
+      } else {
+        const r = table.receive(hb(step.receive), step.on ?? 0, step.at);
+        drops.push(r.drop);
+        changes.push(...r.changes.map((ch) => describe(ch)));
+      }
+    }
+    if (c.expect.drops) t.same(drops, c.expect.drops, `${c.name}: drops`);
+    if (c.expect.changes) t.same(changes, c.expect.changes, `${c.name}: changes`);
+    if (c.expect.view) {
+      const view = Object.fromEntries(table.view().map((v) => [v.name, `${v.state} ${v.paths.map((p) => p.state).join(',')}`]));
+      t.match(view, c.expect.view, `${c.name}: view`);
+    }
+  }
+});
+
+t.test('the table says which servers it hears, with their last heartbeat', async (t) => {
+  const table = new PeerTable(peers, TIMEOUT);
+  table.receive(hb({ hears: ['node1', 'node3'], state: 'suspended' }), 0, 42);
+  t.same(table.heard(), ['node2']);
+  t.match(table.view()[0], {
+    name: 'node2',
+    incarnation: 5,
+    reportedState: 'suspended',
+    hears: ['node1', 'node3'],
+    paths: [{ address: '10.0.0.2', state: 'up', lastHeardMs: 42 }],
+  });
+});
+
+function describe(ch: ReturnType<PeerTable['tick']>[number]): string {
+  switch (ch.kind) {
+    case 'path':
+      return `path ${ch.server} ${ch.pathIndex} ${ch.state}`;
+    case 'server':
+      return `server ${ch.server} ${ch.state}`;
+    case 'incarnation':
+      return `incarnation ${ch.server} ${ch.incarnation}`;
+    case 'single-path':
+      return `single-path ${ch.server} ${ch.pathIndex}`;
+  }
+}

@@ -1,0 +1,465 @@
+/**
+ * tandem-nm on one server: owns the cluster service state (service-state.ts), drives rc and rm
+ * through it, and is the entry point of every CLI request (docs/architecture.md): it checks a
+ * request against the configuration and the service state, then answers it or forwards it.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  PM2_NAMES,
+  RpcClient,
+  TandemError,
+  readAlerts,
+  rssKb,
+  runOsAction,
+  sleep,
+  toTandemError,
+  validateConfigText,
+  type AlertId,
+  type DaemonContext,
+  type GroupConfig,
+  type RpcHandler,
+} from '@tandem/core';
+import { clusterStatusToJson, v1, type Request, type RequestInit, type tandem } from '@tandem/protocol';
+import { collectLogs, defaultArchivePath } from './logs-collect.js';
+import { decideReboot, loadRebootHistory, rebootHistoryPath, saveRebootHistory, type RebootDecision } from './reboot-limit.js';
+import { canTransition, clusterTransition, type ClusterCommandName, type ServiceState } from './service-state.js';
+import { gatherStatus, type PeerDaemon } from './status.js';
+
+type ReplyBody = Awaited<ReturnType<RpcHandler>>;
+type RequestBody = Omit<RequestInit, 'id' | 'deadlineMs' | 'revision' | 'origin'>;
+
+const { ClusterAction, GroupAction, ResourceAction, MonitorAction, ConfigAction, ServiceAction, Cause } = v1;
+
+/** rc and rm must answer ping within this long after nm starts, or the cluster service stays stopped. */
+export const STARTUP_PING_DEADLINE_MS = 30_000;
+const STARTUP_POLL_MS = 250;
+const PING_TIMEOUT_MS = 1000;
+/** added to the scripts' own timeouts when nm waits for rc */
+const SCRIPT_MARGIN_MS = 10_000;
+const SHORT_TIMEOUT_MS = 10_000;
+const EVENTS_MAX = 10_000;
+
+/** The final actions nm carries out; the others (none, hold, continue) stay with rc and rm. */
+export const NM_FINAL_ACTIONS = [
+  'stop-group',
+  'stop-cluster-service',
+  'stop-cluster-service-and-shutdown',
+  'stop-cluster-service-and-reboot',
+  'emergency',
+] as const;
+export type NmFinalAction = (typeof NM_FINAL_ACTIONS)[number];
+
+const CLUSTER_COMMANDS = new Map<number, ClusterCommandName>([
+  [ClusterAction.CLUSTER_ACTION_START, 'start'],
+  [ClusterAction.CLUSTER_ACTION_STOP, 'stop'],
+  [ClusterAction.CLUSTER_ACTION_SUSPEND, 'suspend'],
+  [ClusterAction.CLUSTER_ACTION_RESUME, 'resume'],
+]);
+
+const ENTERED: Record<ClusterCommandName, { alert: AlertId; message: string }> = {
+  start: { alert: 'TND-NM-0001', message: 'cluster service started' },
+  stop: { alert: 'TND-NM-0002', message: 'cluster service stopped' },
+  suspend: { alert: 'TND-NM-0003', message: 'cluster service suspended' },
+  resume: { alert: 'TND-NM-0004', message: 'cluster service resumed' },
+};
+
+/** How long rc may take to stop and start every resource of a group (a restart or move does both). */
+export function groupTimeoutMs(group: GroupConfig): number {
+  return group.resources.reduce((sum, r) => sum + r.timeoutMs + r.stopTimeoutMs, 0) + SCRIPT_MARGIN_MS;
+}
+
+function need<T>(part: T | null | undefined, what: string): T {
+  if (part === null || part === undefined) throw new TandemError('BAD_REQUEST', `${what} request without a body`);
+  return part;
+}
+
+export class NodeManager {
+  readonly #ctx: DaemonContext;
+  readonly #clients: Record<PeerDaemon, RpcClient>;
+  #state: ServiceState = 'starting';
+  /** the cluster command in progress, if any */
+  #busy: ClusterCommandName | undefined;
+  /** cluster commands run one after the other, each checking the state it finds */
+  #tail: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(ctx: DaemonContext) {
+    this.#ctx = ctx;
+    const client = (d: PeerDaemon): RpcClient => new RpcClient(ctx.paths.rpc(d), { origin: PM2_NAMES.nm, name: PM2_NAMES[d] });
+    this.#clients = { hb: client('hb'), rc: client('rc'), rm: client('rm'), md: client('md'), guard: client('guard') };
+  }
+
+  get state(): ServiceState {
+    return this.#state;
+  }
+
+  /** Waits for rc and rm, then for the servers (or the startup wait), then activates the cluster service. */
+  async startup(): Promise<void> {
+    try {
+      await this.#waitForDaemons(['rc', 'rm']);
+      await this.#waitForServers();
+      await this.#serial(async () => {
+        await this.#activate(Cause.CAUSE_STARTUP);
+        this.#enter('online', 'TND-NM-0001', 'cluster service started');
+      });
+    } catch (err) {
+      if (this.#closed || this.#state !== 'starting') return;
+      const e = toTandemError(err);
+      this.#ctx.log.error(`cluster service did not start: ${e.message}`);
+      this.#enter('stopped', 'TND-NM-0002', `cluster service did not start: ${e.message} (tandem cluster start retries)`);
+    }
+  }
+
+  async stop(reason: string): Promise<void> {
+    this.#closed = true;
+    this.#ctx.log.info(`node manager stopping: ${reason}`);
+    for (const c of Object.values(this.#clients)) c.close();
+  }
+
+  readonly handle: RpcHandler = async (request) => {
+    switch (request.body) {
+      case 'status':
+        return { status: await this.status() };
+      case 'cluster':
+        return this.#cluster(need(request.cluster, 'cluster'));
+      case 'group':
+        return this.#group(request, need(request.group, 'group'));
+      case 'resource':
+        return this.#resource(request, need(request.resource, 'resource'));
+      case 'monitor':
+        return this.#monitor(need(request.monitor, 'monitor'));
+      case 'config':
+        return this.#config(need(request.config, 'config'));
+      case 'events':
+        return this.#events(need(request.events, 'events'));
+      case 'logsCollect':
+        return this.#logsCollect(need(request.logsCollect, 'logs_collect'));
+      case 'finalAction':
+        return this.#finalAction(request, need(request.finalAction, 'final_action'));
+      default:
+        throw new TandemError('BAD_REQUEST', `tandem-nm does not serve ${request.body ?? 'an empty'} request`);
+    }
+  };
+
+  /** The whole server as `tandem status` shows it; a daemon that does not answer is reported, not fatal. */
+  status(): Promise<tandem.v1.ClusterStatus.$Properties> {
+    const ctx = this.#ctx;
+    return gatherStatus(
+      {
+        cluster: ctx.config.cluster.name,
+        server: ctx.server,
+        state: this.#state,
+        servers: ctx.config.servers.map((s) => s.name),
+        self: { name: 'nm', pid: process.pid, state: 'running', startedMs: ctx.startedMs, rssKb: rssKb(process.pid) },
+      },
+      this.#clients,
+      (part, err) => ctx.log.debug(`status: ${part} missing: ${err.message}`),
+    );
+  }
+
+  // ---- cluster service -------------------------------------------------------------------
+
+  #enter(next: ServiceState, alert: AlertId, message: string): void {
+    if (!canTransition(this.#state, next)) {
+      throw new TandemError('INTERNAL', `cluster service cannot go from ${this.#state} to ${next}`);
+    }
+    this.#state = next;
+    this.#ctx.alerts.raise(alert, message);
+    this.#ctx.events.publish('service', this.#ctx.server, next, message);
+    this.#ctx.log.info(message, { state: next });
+  }
+
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(work);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #service(daemon: 'rc' | 'rm', action: tandem.v1.ServiceAction, cause: tandem.v1.Cause, timeoutMs: number): Promise<void> {
+    await this.#clients[daemon].call({ service: { action, cause } }, { timeoutMs });
+  }
+
+  /** rc may run every group's start scripts before it answers. */
+  #allGroupsTimeoutMs(): number {
+    return this.#ctx.config.groups.reduce((sum, g) => sum + groupTimeoutMs(g), SCRIPT_MARGIN_MS);
+  }
+
+  async #activate(cause: tandem.v1.Cause): Promise<void> {
+    const activate = ServiceAction.SERVICE_ACTION_ACTIVATE;
+    await Promise.all([
+      this.#service('rc', activate, cause, this.#allGroupsTimeoutMs()),
+      this.#service('rm', activate, cause, SHORT_TIMEOUT_MS),
+    ]);
+  }
+
+  /** Runs one cluster command in turn: checks the state machine, drives rm and rc, then enters the new state. */
+  #clusterCommand(command: ClusterCommandName): Promise<string> {
+    return this.#serial(async () => {
+      const next = clusterTransition(this.#state, command);
+      this.#busy = command;
+      try {
+        switch (command) {
+          case 'stop':
+            await this.#service('rm', ServiceAction.SERVICE_ACTION_DEACTIVATE, Cause.CAUSE_CLUSTER_STOP, SHORT_TIMEOUT_MS);
+            await this.#service('rc', ServiceAction.SERVICE_ACTION_DEACTIVATE, Cause.CAUSE_CLUSTER_STOP, this.#allGroupsTimeoutMs());
+            break;
+          case 'suspend':
+            await this.#service('rm', ServiceAction.SERVICE_ACTION_SUSPEND, Cause.CAUSE_OPERATOR, SHORT_TIMEOUT_MS);
+            await this.#service('rc', ServiceAction.SERVICE_ACTION_SUSPEND, Cause.CAUSE_OPERATOR, SHORT_TIMEOUT_MS);
+            break;
+          case 'start':
+          case 'resume':
+            await this.#activate(Cause.CAUSE_OPERATOR);
+            break;
+        }
+      } catch (err) {
+        const e = toTandemError(err);
+        throw new TandemError(e.code, `cluster ${command} failed: ${e.message}`, e.details, { cause: e });
+      } finally {
+        this.#busy = undefined;
+      }
+      const { alert, message } = ENTERED[command];
+      this.#enter(next, alert, message);
+      return message;
+    });
+  }
+
+  async #cluster(cmd: tandem.v1.ClusterCommand): Promise<ReplyBody> {
+    const command = CLUSTER_COMMANDS.get(cmd.action);
+    if (!command) throw new TandemError('BAD_REQUEST', 'cluster command without a valid action');
+    return { ack: { message: await this.#clusterCommand(command) } };
+  }
+
+  /** Group and resource commands need a running cluster service. */
+  #requireOnline(what: string): void {
+    if (this.#busy === 'stop') throw new TandemError('REFUSED', `${what}: cluster service is stopping`);
+    if (this.#state !== 'online') throw new TandemError('REFUSED', `${what}: cluster service is ${this.#state}`);
+  }
+
+  #groupConfig(name: string): GroupConfig {
+    const group = this.#ctx.config.groups.find((g) => g.name === name);
+    if (!group) throw new TandemError('NOT_FOUND', `no group named ${name || '""'}`);
+    return group;
+  }
+
+  /** An operator's command starts as OPERATOR whatever it claims; rm's recovery keeps its own cause. */
+  #cause(request: Request, claimed: tandem.v1.Cause): tandem.v1.Cause {
+    return request.origin === PM2_NAMES.rm && claimed !== Cause.CAUSE_UNSPECIFIED ? claimed : Cause.CAUSE_OPERATOR;
+  }
+
+  async #forwardToRc(body: RequestBody, timeoutMs: number): Promise<ReplyBody> {
+    const reply = await this.#clients.rc.call(body, { timeoutMs });
+    return { ack: { message: reply.ack?.message ?? '' } };
+  }
+
+  async #group(request: Request, cmd: tandem.v1.GroupCommand): Promise<ReplyBody> {
+    const group = this.#groupConfig(cmd.group);
+    const verb = GroupAction[cmd.action]?.replace('GROUP_ACTION_', '').toLowerCase();
+    if (cmd.action === GroupAction.GROUP_ACTION_UNSPECIFIED || !verb)
+      throw new TandemError('BAD_REQUEST', `group ${group.name}: no valid action`);
+    if (cmd.server && !this.#ctx.config.servers.some((s) => s.name === cmd.server)) {
+      const where = cmd.action === GroupAction.GROUP_ACTION_MOVE ? 'to' : 'on';
+      throw new TandemError('NOT_FOUND', `group ${group.name} cannot ${verb} ${where} ${cmd.server}: no server named ${cmd.server}`);
+    }
+    this.#requireOnline(`group ${group.name} cannot ${verb}`);
+    const forwarded = { action: cmd.action, group: group.name, server: cmd.server, cause: this.#cause(request, cmd.cause) };
+    return this.#forwardToRc({ group: forwarded }, groupTimeoutMs(group));
+  }
+
+  async #resource(request: Request, cmd: tandem.v1.ResourceCommand): Promise<ReplyBody> {
+    const group = this.#groupConfig(cmd.group);
+    if (!group.resources.some((r) => r.name === cmd.resource)) {
+      throw new TandemError('NOT_FOUND', `no resource named ${cmd.resource || '""'} in group ${group.name}`);
+    }
+    const verb = ResourceAction[cmd.action]?.replace('RESOURCE_ACTION_', '').toLowerCase();
+    if (cmd.action === ResourceAction.RESOURCE_ACTION_UNSPECIFIED || !verb) {
+      throw new TandemError('BAD_REQUEST', `resource ${group.name}/${cmd.resource}: no valid action`);
+    }
+    this.#requireOnline(`resource ${group.name}/${cmd.resource} cannot ${verb}`);
+    const forwarded = { action: cmd.action, group: group.name, resource: cmd.resource, cause: this.#cause(request, cmd.cause) };
+    return this.#forwardToRc({ resource: forwarded }, groupTimeoutMs(group));
+  }
+
+  async #monitor(cmd: tandem.v1.MonitorCommand): Promise<ReplyBody> {
+    if (cmd.action === MonitorAction.MONITOR_ACTION_UNSPECIFIED || MonitorAction[cmd.action] === undefined) {
+      throw new TandemError('BAD_REQUEST', 'monitor command without a valid action');
+    }
+    const unknown = cmd.names.filter((n) => !this.#ctx.config.monitors.some((m) => m.name === n));
+    if (unknown.length > 0) throw new TandemError('NOT_FOUND', `no monitor named ${unknown.join(', ')}`);
+    const reply = await this.#clients.rm.call({ monitor: { action: cmd.action, names: cmd.names } }, { timeoutMs: SHORT_TIMEOUT_MS });
+    return { ack: { message: reply.ack?.message ?? '' } };
+  }
+
+  // ---- configuration, alerts, logs --------------------------------------------------------
+
+  #config(cmd: tandem.v1.ConfigRequest): ReplyBody {
+    const path = this.#ctx.configPath;
+    switch (cmd.action) {
+      case ConfigAction.CONFIG_ACTION_SHOW: {
+        let yaml: string;
+        try {
+          yaml = readFileSync(path, 'utf8');
+        } catch (err) {
+          throw new TandemError('NOT_FOUND', `cannot read configuration ${path}: ${(err as Error).message}`);
+        }
+        return { config: { yaml, path } };
+      }
+      case ConfigAction.CONFIG_ACTION_VALIDATE: {
+        const v = validateConfigText(cmd.yaml);
+        return { config: { problems: v.ok ? [] : v.problems } };
+      }
+      default:
+        throw new TandemError('BAD_REQUEST', 'config request without a valid action');
+    }
+  }
+
+  #events(cmd: tandem.v1.EventsRequest): ReplyBody {
+    const limit = Math.min(cmd.limit || 100, EVENTS_MAX);
+    const alerts = readAlerts(this.#ctx.paths.alerts, limit).map((a) => ({
+      id: a.id,
+      timeMs: a.timeMs,
+      severity: a.severity,
+      server: a.server,
+      daemon: a.daemon,
+      message: a.message,
+      details: a.details,
+    }));
+    return { events: { alerts } };
+  }
+
+  async #logsCollect(cmd: tandem.v1.LogsCollectRequest): Promise<ReplyBody> {
+    const { paths, server, configPath } = this.#ctx;
+    const outputPath = cmd.outputPath || defaultArchivePath(paths.logs, server, Date.now());
+    const statusJson = JSON.stringify(clusterStatusToJson(v1.ClusterStatus.create(await this.status())), null, 2);
+    const bytes = await collectLogs({ logsDir: paths.logs, configPath, statusJson, outputPath });
+    this.#ctx.log.info('logs collected', { path: outputPath, bytes });
+    return { logs: { path: outputPath, bytes } };
+  }
+
+  // ---- final actions ----------------------------------------------------------------------
+
+  /**
+   * Checks the request, records the alert and answers at once; the action runs afterwards. The
+   * caller is rc or rm, and the action asks rc or rm in turn: waiting here could deadlock them.
+   */
+  #finalAction(request: Request, cmd: tandem.v1.FinalActionRequest): ReplyBody {
+    const action = cmd.action as NmFinalAction;
+    if (!NM_FINAL_ACTIONS.includes(action)) {
+      throw new TandemError('BAD_REQUEST', `unknown final action "${cmd.action}" (tandem-nm does ${NM_FINAL_ACTIONS.join(', ')})`);
+    }
+    if (action === 'stop-group') this.#groupConfig(cmd.group);
+    const about = cmd.group ? ` for group ${cmd.group}` : '';
+    this.#ctx.alerts.raise('TND-NM-0010', `final action ${action}${about}: ${cmd.reason || 'no reason given'}`, {
+      action,
+      group: cmd.group,
+      source: cmd.source,
+      origin: request.origin,
+    });
+    void this.#runFinalAction(action, cmd).catch((err: unknown) =>
+      this.#ctx.log.error(`final action ${action}${about} failed: ${toTandemError(err).message}`),
+    );
+    return { ack: { message: `final action ${action} accepted` } };
+  }
+
+  async #runFinalAction(action: NmFinalAction, cmd: tandem.v1.FinalActionRequest): Promise<void> {
+    switch (action) {
+      case 'stop-group': {
+        const group = this.#groupConfig(cmd.group);
+        const stop = { action: GroupAction.GROUP_ACTION_STOP, group: group.name, cause: Cause.CAUSE_FINAL_ACTION };
+        await this.#clients.rc.call({ group: stop }, { timeoutMs: groupTimeoutMs(group) });
+        return;
+      }
+      case 'stop-cluster-service':
+        await this.#stopClusterService();
+        return;
+      case 'stop-cluster-service-and-shutdown':
+      case 'stop-cluster-service-and-reboot':
+        try {
+          await this.#stopClusterService();
+        } catch (err) {
+          // The OS shutdown stops the daemons, and rc stops the groups on its way out.
+          this.#ctx.log.error(`cluster stop before ${action} failed: ${toTandemError(err).message}; going on`);
+        }
+        this.#osActionWithinLimit(action === 'stop-cluster-service-and-reboot' ? 'reboot' : 'shutdown');
+        return;
+      case 'emergency':
+        await this.#clients.guard.call({ finalAction: cmd }, { timeoutMs: SHORT_TIMEOUT_MS });
+        return;
+    }
+  }
+
+  async #stopClusterService(): Promise<void> {
+    if (this.#state === 'stopped' && this.#busy === undefined) return;
+    try {
+      await this.#clusterCommand('stop');
+    } catch (err) {
+      // Another stop got there first: the service is stopped, which is what was asked.
+      if (!(err instanceof TandemError && err.code === 'CONFLICT' && this.#state === 'stopped')) throw err;
+    }
+  }
+
+  #osActionWithinLimit(kind: 'shutdown' | 'reboot'): void {
+    const { paths, config, alerts, log } = this.#ctx;
+    const path = rebootHistoryPath(paths.state);
+    let decision: RebootDecision;
+    try {
+      decision = decideReboot(loadRebootHistory(path), Date.now(), config.cluster.rebootLimit);
+    } catch (err) {
+      // Without a trustworthy count, staying up is the side that cannot loop.
+      decision = { allowed: false, history: { count: 0, lastMs: 0 }, reason: toTandemError(err).message };
+    }
+    if (!decision.allowed) {
+      alerts.raise('TND-NM-0011', `${kind} skipped: ${decision.reason}; the cluster service stays stopped`);
+      return;
+    }
+    // The count is on disk before the machine goes down, so the next boot sees it.
+    saveRebootHistory(path, decision.history);
+    const done = runOsAction(kind);
+    log.warn(`final action ${kind}: ${done} (${decision.reason})`);
+  }
+
+  // ---- startup ------------------------------------------------------------------------------
+
+  async #waitForDaemons(daemons: PeerDaemon[]): Promise<void> {
+    const deadline = Date.now() + STARTUP_PING_DEADLINE_MS;
+    let waiting = daemons;
+    for (;;) {
+      const answered = await Promise.all(
+        waiting.map((d) =>
+          this.#clients[d].call({ ping: {} }, { timeoutMs: PING_TIMEOUT_MS }).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      );
+      waiting = waiting.filter((_, i) => !answered[i]);
+      if (waiting.length === 0) return;
+      if (this.#closed) throw new TandemError('UNAVAILABLE', 'tandem-nm is stopping');
+      if (Date.now() >= deadline) {
+        const names = waiting.map((d) => PM2_NAMES[d]).join(', ');
+        throw new TandemError('UNAVAILABLE', `${names} did not answer within ${STARTUP_PING_DEADLINE_MS} ms`);
+      }
+      await sleep(STARTUP_POLL_MS);
+    }
+  }
+
+  /** One server sees every server at once; otherwise wait until hb hears them all or the startup wait ends. */
+  async #waitForServers(): Promise<void> {
+    const { config, server } = this.#ctx;
+    const others = config.servers.map((s) => s.name).filter((n) => n !== server);
+    if (others.length === 0) return;
+    const deadline = Date.now() + config.cluster.startupWaitMs;
+    while (Date.now() < deadline) {
+      if (this.#closed) throw new TandemError('UNAVAILABLE', 'tandem-nm is stopping');
+      try {
+        const reply = await this.#clients.hb.call({ status: {} }, { timeoutMs: PING_TIMEOUT_MS });
+        const online = new Set((reply.servers?.servers ?? []).filter((s) => s.state === 'online').map((s) => s.name));
+        if (others.every((n) => online.has(n))) return;
+      } catch (err) {
+        this.#ctx.log.debug(`startup wait: tandem-hb: ${toTandemError(err).message}`);
+      }
+      await sleep(Math.min(1000, Math.max(0, deadline - Date.now())));
+    }
+    this.#ctx.log.info(`startup wait of ${config.cluster.startupWaitMs} ms passed without hearing every server`);
+  }
+}

@@ -1,0 +1,273 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import {
+  AlertLog,
+  EventPublisher,
+  Ledger,
+  RpcClient,
+  RpcServer,
+  createLogger,
+  readAlerts,
+  resolvePaths,
+  sleep,
+  validateConfigText,
+  type DaemonContext,
+  type DaemonName,
+  type Paths,
+  type RpcHandler,
+} from '@tandem/core';
+import { NodeManager, PEER_DAEMONS, gatherStatus, loadRebootHistory, rebootHistoryPath, type PeerDaemon } from '@tandem/node-manager';
+import { v1, type Request, type RequestInit } from '@tandem/protocol';
+
+const CONFIG = `
+cluster: { name: demo, emergency: { action: exec, command: "true" }, rebootLimit: { max: 1, resetAfter: 1h } }
+servers: [ { name: node1 }, { name: node2 } ]
+groups:
+  - name: web
+    servers: [node1]
+    resources:
+      - { name: app, type: exec, mode: async, start: "sleep 100", timeout: 2s }
+monitors:
+  - { name: app-alive, type: pid, target: app }
+`;
+
+/** Polls a condition until it holds or the deadline passes. */
+async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function setupHome(t: Tap.Test): { paths: Paths; ctx: DaemonContext } {
+  const home = mkdtempSync(join(tmpdir(), 'tnd-nm-'));
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
+  const paths = resolvePaths({ TANDEM_HOME: home, TANDEM_CONFIG: join(home, 'cluster.yaml') });
+  writeFileSync(paths.config, CONFIG);
+  const v = validateConfigText(CONFIG);
+  if (!v.ok) throw new Error(v.problems.join('\n'));
+  const log = createLogger({ daemon: 'nm', server: 'node1', logsDir: paths.logs, console: false });
+  const events = new EventPublisher('node1', 'nm');
+  t.teardown(() => events.close());
+  const ctx: DaemonContext = {
+    name: 'nm',
+    server: 'node1',
+    config: v.config,
+    configPath: paths.config,
+    paths,
+    log,
+    alerts: new AlertLog(paths.alerts, 'node1', 'nm'),
+    events,
+    ledger: new Ledger(paths.ledger),
+    startedMs: Date.now(),
+  };
+  return { paths, ctx };
+}
+
+/** A stand-in daemon on its real socket path, answering ping and whatever `handle` serves. */
+async function fakeDaemon(t: Tap.Test, ctx: DaemonContext, name: DaemonName, handle: RpcHandler): Promise<void> {
+  const server = new RpcServer(
+    ctx.paths.rpc(name),
+    async (request) =>
+      request.body === 'ping' ? { daemon: { name, pid: process.pid, state: 'running', startedMs: 1, rssKb: 1000 } } : handle(request),
+    ctx.log,
+  );
+  await server.bind();
+  t.teardown(() => server.close());
+}
+
+const request = (origin: string, body: Omit<RequestInit, 'id' | 'origin'>): Request => v1.Request.create({ id: 'test', origin, ...body });
+
+t.test('a missing or silent daemon shows as unreachable and the rest of the status is still reported', async (t) => {
+  const { ctx } = setupHome(t);
+  await fakeDaemon(t, ctx, 'rc', async () => ({ groups: { groups: [{ name: 'web', state: 'online', server: 'node1' }] } }));
+  await fakeDaemon(t, ctx, 'rm', async () => ({ monitors: { monitors: [{ name: 'app-alive', state: 'normal' }] } }));
+  await fakeDaemon(t, ctx, 'guard', async () => ({ ack: {} }));
+  // md is bound but never answers, not even ping; hb has no socket at all.
+  const silent = new RpcServer(ctx.paths.rpc('md'), () => new Promise(() => undefined), ctx.log);
+  await silent.bind();
+  t.teardown(() => silent.close());
+  const clients = Object.fromEntries(
+    PEER_DAEMONS.map((d) => [d, new RpcClient(ctx.paths.rpc(d), { origin: 'tandem-nm', name: d })]),
+  ) as Record<PeerDaemon, RpcClient>;
+  t.teardown(() => Object.values(clients).forEach((c) => c.close()));
+  const missing: string[] = [];
+  const status = await gatherStatus(
+    {
+      cluster: 'demo',
+      server: 'node1',
+      state: 'online',
+      servers: ['node1', 'node2'],
+      self: { name: 'nm', pid: process.pid, state: 'running' },
+    },
+    clients,
+    (part) => missing.push(part),
+    300,
+  );
+  t.same(
+    status.daemons?.map((d) => [d.name, d.state]),
+    [
+      ['nm', 'running'],
+      ['hb', 'unreachable'],
+      ['rc', 'running'],
+      ['rm', 'running'],
+      ['md', 'unreachable'],
+      ['guard', 'running'],
+    ],
+  );
+  t.same(
+    status.groups?.map((g) => [g.name, g.state, g.server]),
+    [['web', 'online', 'node1']],
+  );
+  t.same(
+    status.monitors?.map((m) => [m.name, m.state]),
+    [['app-alive', 'normal']],
+  );
+  t.same(
+    status.servers?.map((s) => [s.name, s.state, s.local]),
+    [
+      ['node1', 'online', true],
+      ['node2', 'unknown', false],
+    ],
+    'without hb the servers come from the configuration',
+  );
+  t.same(missing.sort(), ['hb ping', 'md ping', 'servers']);
+});
+
+t.test('the node manager drives rc and rm through startup, stop and start, and refuses what the state forbids', async (t) => {
+  const { ctx } = setupHome(t);
+  // node2 is configured, so the startup wait applies: keep it short.
+  ctx.config.cluster.startupWaitMs = 200;
+  const calls: string[] = [];
+  const serve =
+    (name: string): RpcHandler =>
+    async (r) => {
+      if (r.body === 'service') calls.push(`${name} ${v1.ServiceAction[r.service!.action]} ${v1.Cause[r.service!.cause]}`);
+      else if (r.body === 'group')
+        calls.push(`${name} group ${v1.GroupAction[r.group!.action]} ${r.group!.group} ${v1.Cause[r.group!.cause]}`);
+      else if (r.body === 'status') return name === 'rc' ? { groups: { groups: [] } } : { monitors: { monitors: [] } };
+      return { ack: { message: 'ok' } };
+    };
+  await fakeDaemon(t, ctx, 'rc', serve('rc'));
+  await fakeDaemon(t, ctx, 'rm', serve('rm'));
+  const nm = new NodeManager(ctx);
+  t.teardown(() => nm.stop('test over'));
+
+  await nm.startup();
+  t.equal(nm.state, 'online');
+  t.same(calls.sort(), ['rc SERVICE_ACTION_ACTIVATE CAUSE_STARTUP', 'rm SERVICE_ACTION_ACTIVATE CAUSE_STARTUP'].sort());
+  t.ok(
+    readAlerts(ctx.paths.alerts).some((a) => a.id === 'TND-NM-0001'),
+    'TND-NM-0001 is in the alert log',
+  );
+
+  await t.rejects(nm.handle(request('cli', { group: { action: v1.GroupAction.GROUP_ACTION_START, group: 'shop' } })), {
+    code: 'NOT_FOUND',
+    message: 'no group named shop',
+  });
+  await t.rejects(
+    nm.handle(request('cli', { resource: { action: v1.ResourceAction.RESOURCE_ACTION_STOP, group: 'web', resource: 'db' } })),
+    { code: 'NOT_FOUND', message: 'no resource named db in group web' },
+  );
+
+  calls.length = 0;
+  await nm.handle(request('cli', { group: { action: v1.GroupAction.GROUP_ACTION_STOP, group: 'web', cause: v1.Cause.CAUSE_MONITOR } }));
+  await nm.handle(
+    request('tandem-rm', { group: { action: v1.GroupAction.GROUP_ACTION_RESTART, group: 'web', cause: v1.Cause.CAUSE_MONITOR } }),
+  );
+  t.same(
+    calls,
+    ['rc group GROUP_ACTION_STOP web CAUSE_OPERATOR', 'rc group GROUP_ACTION_RESTART web CAUSE_MONITOR'],
+    'only rm keeps its cause',
+  );
+
+  calls.length = 0;
+  const stopped = await nm.handle(request('cli', { cluster: { action: v1.ClusterAction.CLUSTER_ACTION_STOP } }));
+  t.equal(stopped.ack?.message, 'cluster service stopped');
+  t.equal(nm.state, 'stopped');
+  t.same(
+    calls,
+    ['rm SERVICE_ACTION_DEACTIVATE CAUSE_CLUSTER_STOP', 'rc SERVICE_ACTION_DEACTIVATE CAUSE_CLUSTER_STOP'],
+    'monitors go off before groups stop',
+  );
+
+  await t.rejects(nm.handle(request('cli', { group: { action: v1.GroupAction.GROUP_ACTION_START, group: 'web' } })), {
+    code: 'REFUSED',
+    message: 'group web cannot start: cluster service is stopped',
+  });
+  await t.rejects(nm.handle(request('cli', { cluster: { action: v1.ClusterAction.CLUSTER_ACTION_STOP } })), {
+    code: 'CONFLICT',
+    message: 'cluster is already stopped',
+  });
+
+  calls.length = 0;
+  await nm.handle(request('cli', { cluster: { action: v1.ClusterAction.CLUSTER_ACTION_START } }));
+  t.equal(nm.state, 'online');
+  t.same(calls.sort(), ['rc SERVICE_ACTION_ACTIVATE CAUSE_OPERATOR', 'rm SERVICE_ACTION_ACTIVATE CAUSE_OPERATOR'].sort());
+
+  await nm.handle(request('cli', { cluster: { action: v1.ClusterAction.CLUSTER_ACTION_SUSPEND } }));
+  t.equal(nm.state, 'suspended');
+  await t.rejects(nm.handle(request('cli', { group: { action: v1.GroupAction.GROUP_ACTION_START, group: 'web' } })), {
+    code: 'REFUSED',
+    message: 'group web cannot start: cluster service is suspended',
+  });
+  const status = await nm.handle(request('cli', { status: {} }));
+  t.equal(status.status?.state, 'suspended');
+  t.same(
+    status.status?.servers?.map((s) => [s.name, s.state]),
+    [
+      ['node1', 'suspended'],
+      ['node2', 'unknown'],
+    ],
+  );
+  t.same(
+    readAlerts(ctx.paths.alerts).map((a) => a.id),
+    ['TND-NM-0001', 'TND-NM-0002', 'TND-NM-0001', 'TND-NM-0003'],
+  );
+});
+
+t.test('a reboot final action stops the cluster service and reboots only within the reboot limit', async (t) => {
+  const { ctx } = setupHome(t);
+  const saved = process.env['TANDEM_OS_ACTIONS'];
+  process.env['TANDEM_OS_ACTIONS'] = 'dry-run';
+  t.teardown(() => {
+    if (saved === undefined) delete process.env['TANDEM_OS_ACTIONS'];
+    else process.env['TANDEM_OS_ACTIONS'] = saved;
+  });
+  ctx.config.servers = ctx.config.servers.slice(0, 1);
+  const calls: string[] = [];
+  const serve =
+    (name: string): RpcHandler =>
+    async (r) => {
+      if (r.body === 'service') calls.push(`${name} ${v1.ServiceAction[r.service!.action]}`);
+      return { ack: {} };
+    };
+  await fakeDaemon(t, ctx, 'rc', serve('rc'));
+  await fakeDaemon(t, ctx, 'rm', serve('rm'));
+  const nm = new NodeManager(ctx);
+  t.teardown(() => nm.stop('test over'));
+  await nm.startup();
+  t.equal(nm.state, 'online');
+
+  const reboot = request('tandem-rm', {
+    finalAction: { action: 'stop-cluster-service-and-reboot', group: 'web', reason: 'app died', source: 'app-alive' },
+  });
+  const ack = await nm.handle(reboot);
+  t.match(ack.ack?.message, /accepted/, 'the caller gets its answer before the action is done');
+  const historyPath = rebootHistoryPath(ctx.paths.state);
+  await until('the reboot to be counted', () => loadRebootHistory(historyPath).count === 1);
+  t.equal(nm.state, 'stopped');
+  t.same(calls.slice(-2), ['rm SERVICE_ACTION_DEACTIVATE', 'rc SERVICE_ACTION_DEACTIVATE']);
+
+  await nm.handle(request('cli', { cluster: { action: v1.ClusterAction.CLUSTER_ACTION_START } }));
+  await nm.handle(reboot);
+  await until('the reboot limit alert', () => readAlerts(ctx.paths.alerts).some((a) => a.id === 'TND-NM-0011'));
+  t.equal(nm.state, 'stopped', 'the server stays up with the cluster service stopped');
+  t.equal(loadRebootHistory(historyPath).count, 1, 'the refused reboot is not counted');
+  t.equal(readAlerts(ctx.paths.alerts).filter((a) => a.id === 'TND-NM-0010').length, 2, 'every final action is an alert');
+
+  await t.rejects(nm.handle(request('tandem-rm', { finalAction: { action: 'explode' } })), { code: 'BAD_REQUEST' });
+});

@@ -1,0 +1,39 @@
+/**
+ * The start values of each resource's last start, kept so that its stop script sees them
+ * (docs/architecture.md, "Script environment"), also after this daemon restarts.
+ * One JSON file in the state directory, replaced atomically on every change.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { StartValues } from './script-env.js';
+
+export class LastStartStore {
+  readonly #file: string;
+  readonly #values: Map<string, StartValues>;
+
+  constructor(file: string) {
+    this.#file = file;
+    this.#values = new Map(Object.entries(readValues(file)));
+  }
+
+  get(group: string, resource: string): StartValues | undefined {
+    return this.#values.get(`${group}/${resource}`);
+  }
+
+  set(group: string, resource: string, values: StartValues): void {
+    this.#values.set(`${group}/${resource}`, values);
+    mkdirSync(dirname(this.#file), { recursive: true });
+    writeFileSync(`${this.#file}.tmp`, JSON.stringify(Object.fromEntries(this.#values), null, 2));
+    renameSync(`${this.#file}.tmp`, this.#file);
+  }
+}
+
+function readValues(file: string): Record<string, StartValues> {
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, StartValues>) : {};
+  } catch {
+    // none yet, or unreadable: stops fall back to the values a start here would have
+    return {};
+  }
+}

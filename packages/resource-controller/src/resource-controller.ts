@@ -1,0 +1,625 @@
+/**
+ * The resource controller: the groups of this server and their resources, the cluster service
+ * state as nm tells it (`service` requests), and the group and resource commands. Resources start
+ * in dependency order and stop in reverse; start and stop failures go through retries, the
+ * failover rung and the resource's final action. One operation runs per group at a time.
+ */
+import { join } from 'node:path';
+import {
+  RpcClient,
+  TandemError,
+  toTandemError,
+  type DaemonContext,
+  type GroupConfig,
+  type ResourceConfig,
+  type StartFinalAction,
+  type StopFinalAction,
+} from '@tandem/core';
+import { tandem, type GroupStatus, type ReplyInit, type Request } from '@tandem/protocol';
+import type { ResourceDriver } from './drivers/driver.js';
+import { createDriver } from './drivers/index.js';
+import { dependenciesOf, dependentsOf, startOrder } from './groups/dependencies.js';
+import { groupState, type GroupOperation, type GroupState, type ResourceState } from './groups/states.js';
+import { LastStartStore } from './last-start.js';
+import { plan, type Plan, type PlanEvent } from './planner/index.js';
+import {
+  scriptEnv,
+  startEventFor,
+  startValues,
+  type ScriptEvent,
+  type ScriptTarget,
+  type StartCause,
+  type StopFactor,
+} from './script-env.js';
+import { commandRefusal, serviceTransition, type ServiceState, type ServiceVerb } from './service-state.js';
+
+type ReplyBody = Omit<ReplyInit, 'id' | 'revision' | 'error'>;
+
+/** What the controller uses of the daemon context (tests build one without runDaemon). */
+export type ControllerContext = Pick<DaemonContext, 'server' | 'config' | 'paths' | 'log' | 'alerts' | 'events' | 'ledger'>;
+
+export interface FinalActionOrder {
+  action: string;
+  group: string;
+  reason: string;
+  /** the resource that asked */
+  source: string;
+}
+
+export interface ControllerOptions {
+  /** Delivers a cluster-level final action to nm (default: a `final_action` request to nm's socket). */
+  sendFinalAction?: (order: FinalActionOrder) => Promise<void>;
+}
+
+interface ResourceRuntime {
+  config: ResourceConfig;
+  driver: ResourceDriver;
+  state: ResourceState;
+  startFailures: number;
+  detail: string;
+}
+
+interface GroupRuntime {
+  config: GroupConfig;
+  resources: Map<string, ResourceRuntime>;
+  /** resource names in start order */
+  order: string[];
+  operation: GroupOperation | undefined;
+  /** the operation in progress, to wait for */
+  current: Promise<unknown> | undefined;
+  started: boolean;
+  published: GroupState;
+  detail: string;
+}
+
+/** Resource types whose failure a start script sees as TANDEM_DISK=FAILURE. */
+const DISK_TYPES: ReadonlySet<string> = new Set(['md', 'mount']);
+
+const SERVICE_VERBS: Partial<Record<number, ServiceVerb>> = {
+  [tandem.v1.ServiceAction.SERVICE_ACTION_ACTIVATE]: 'ACTIVATE',
+  [tandem.v1.ServiceAction.SERVICE_ACTION_SUSPEND]: 'SUSPEND',
+  [tandem.v1.ServiceAction.SERVICE_ACTION_DEACTIVATE]: 'DEACTIVATE',
+};
+const GROUP_VERBS: Partial<Record<number, 'START' | 'STOP' | 'RESTART' | 'MOVE' | 'FAILOVER'>> = {
+  [tandem.v1.GroupAction.GROUP_ACTION_START]: 'START',
+  [tandem.v1.GroupAction.GROUP_ACTION_STOP]: 'STOP',
+  [tandem.v1.GroupAction.GROUP_ACTION_RESTART]: 'RESTART',
+  [tandem.v1.GroupAction.GROUP_ACTION_MOVE]: 'MOVE',
+  [tandem.v1.GroupAction.GROUP_ACTION_FAILOVER]: 'FAILOVER',
+};
+const RESOURCE_VERBS: Partial<Record<number, 'START' | 'STOP' | 'RESTART'>> = {
+  [tandem.v1.ResourceAction.RESOURCE_ACTION_START]: 'START',
+  [tandem.v1.ResourceAction.RESOURCE_ACTION_STOP]: 'STOP',
+  [tandem.v1.ResourceAction.RESOURCE_ACTION_RESTART]: 'RESTART',
+};
+
+function causeOf(cause: tandem.v1.Cause | null | undefined): StartCause {
+  const name = tandem.v1.Cause[cause ?? 0] as string | undefined;
+  return (name?.replace(/^CAUSE_/, '') ?? 'UNSPECIFIED') as StartCause;
+}
+
+const ack = (message: string): ReplyBody => ({ ack: { message } });
+const errorMessage = (err: unknown): string => toTandemError(err).message;
+
+export class ResourceController {
+  readonly #ctx: ControllerContext;
+  readonly #groups = new Map<string, GroupRuntime>();
+  readonly #lastStart: LastStartStore;
+  readonly #sendFinalAction: (order: FinalActionOrder) => Promise<void>;
+  #nm: RpcClient | undefined;
+  #service: ServiceState = 'stopped';
+
+  constructor(ctx: ControllerContext, opts: ControllerOptions = {}) {
+    this.#ctx = ctx;
+    this.#lastStart = new LastStartStore(join(ctx.paths.state, 'rc-last-start.json'));
+    this.#sendFinalAction = opts.sendFinalAction ?? ((order) => this.#finalActionToNodeManager(order));
+    for (const config of ctx.config.groups) {
+      const resources = new Map<string, ResourceRuntime>();
+      for (const r of config.resources) {
+        resources.set(r.name, { config: r, driver: createDriver(r, ctx), state: 'offline', startFailures: 0, detail: '' });
+      }
+      this.#groups.set(config.name, {
+        config,
+        resources,
+        order: startOrder(config.resources),
+        operation: undefined,
+        current: undefined,
+        started: false,
+        published: 'offline',
+        detail: '',
+      });
+    }
+  }
+
+  get service(): ServiceState {
+    return this.#service;
+  }
+
+  /** Answers one request; anything that goes wrong is thrown as a TandemError. */
+  async handle(request: Request): Promise<ReplyBody> {
+    switch (request.body) {
+      case 'status':
+        return { groups: { groups: this.status() } };
+      case 'service':
+        return this.#onService(request.service ?? {});
+      case 'group':
+        return this.#onGroup(request.group ?? {});
+      case 'resource':
+        return this.#onResource(request.resource ?? {});
+      default:
+        throw new TandemError('BAD_REQUEST', `rc does not serve ${request.body ?? 'empty'} requests`);
+    }
+  }
+
+  status(): GroupStatus[] {
+    return [...this.#groups.values()].map((g) => {
+      const state = this.#state(g);
+      return tandem.v1.GroupStatus.create({
+        name: g.config.name,
+        state,
+        server: state === 'offline' ? '' : this.#ctx.server,
+        autoStart: g.config.autoStart,
+        detail: g.detail,
+        resources: [...g.resources.values()].map((r) => {
+          const s = r.driver.status();
+          return {
+            name: r.config.name,
+            type: r.config.type,
+            state: r.state,
+            detail: r.detail || s.detail,
+            pid: s.pid,
+            alive: s.alive,
+            startFailures: r.startFailures,
+          };
+        }),
+      });
+    });
+  }
+
+  /** Stops every group (after the operation each may be running); resolves when all are done. */
+  async stopAll(factor: StopFactor): Promise<string[]> {
+    await Promise.all(
+      [...this.#groups.values()].map(async (g) => {
+        while (g.current) await g.current.catch(() => undefined);
+        if (this.#state(g) === 'offline') return;
+        await this.#operate(g, 'stopping', () => this.#stop(g, factor)).catch((err: unknown) => {
+          this.#ctx.log.error(`group ${g.config.name} did not stop: ${errorMessage(err)}`, { group: g.config.name });
+        });
+      }),
+    );
+    return [...this.#groups.values()].filter((g) => this.#state(g) !== 'offline').map((g) => `${g.config.name} is ${this.#state(g)}`);
+  }
+
+  /** The daemon's orderly stop: every group stops as for a server shutdown. */
+  async shutdown(reason: string): Promise<void> {
+    this.#ctx.log.info(`stopping every group: ${reason}`);
+    const left = await this.stopAll('SERVERSHUTDOWN');
+    if (left.length > 0) this.#ctx.log.error(`groups left running at shutdown: ${left.join(', ')}`);
+    this.#setService('stopped');
+    this.#nm?.close();
+  }
+
+  // --- requests -------------------------------------------------------------------------------
+
+  async #onService(cmd: tandem.v1.ServiceCommand.$Properties): Promise<ReplyBody> {
+    const verb = SERVICE_VERBS[cmd.action ?? 0];
+    if (!verb) throw new TandemError('BAD_REQUEST', 'service command without a known action');
+    const transition = serviceTransition(this.#service, verb);
+    if ('refused' in transition) throw new TandemError('REFUSED', transition.refused);
+    const from = this.#service;
+    this.#setService(transition.to);
+    switch (transition.effect) {
+      case 'start-auto-groups':
+        // Startup may take as long as the slowest start script: answer now, report through events and status.
+        void this.#startup().catch((err: unknown) => this.#ctx.log.error(`startup failed: ${errorMessage(err)}`));
+        return ack('cluster service active: starting auto-start groups');
+      case 'stop-all-groups': {
+        const left = await this.stopAll('CLUSTERSHUTDOWN');
+        return ack(
+          left.length > 0 ? `cluster service stopped; not offline: ${left.join(', ')}` : 'cluster service stopped: every group is offline',
+        );
+      }
+      case 'none':
+        return ack(from === transition.to ? `cluster service already ${from}` : `cluster service ${transition.to}`);
+    }
+  }
+
+  async #onGroup(cmd: tandem.v1.GroupCommand.$Properties): Promise<ReplyBody> {
+    const verb = GROUP_VERBS[cmd.action ?? 0];
+    if (!verb) throw new TandemError('BAD_REQUEST', 'group command without a known action');
+    const g = this.#group(cmd.group ?? '');
+    const name = g.config.name;
+    const cause = causeOf(cmd.cause);
+    const server = cmd.server ?? '';
+    this.#admit(g, verb !== 'STOP');
+    switch (verb) {
+      case 'START': {
+        this.#knownServer(server);
+        if (server && server !== this.#ctx.server) throw this.#remoteRefusal(name, 'start', server);
+        const problem = this.#planProblem(this.#plan({ kind: 'start', group: name, ...(server ? { server } : {}) }));
+        if (problem) throw problem;
+        await this.#operate(g, 'starting', () => this.#start(g, startEventFor(cause)));
+        return this.#outcome(g, 'online', 'start');
+      }
+      case 'STOP':
+        if (this.#state(g) === 'offline') return ack(`group ${name} is already offline`);
+        await this.#operate(g, 'stopping', () => this.#stop(g, 'GROUPSTOP'));
+        return this.#outcome(g, 'offline', 'stop');
+      case 'RESTART':
+        await this.#operate(g, 'stopping', async () => {
+          if (await this.#stop(g, 'GROUPRESTART')) await this.#start(g, startEventFor(cause));
+        });
+        return this.#outcome(g, 'online', 'restart');
+      case 'MOVE':
+      case 'FAILOVER': {
+        this.#knownServer(server);
+        const event: PlanEvent =
+          verb === 'MOVE'
+            ? { kind: 'move', group: name, ...(server ? { server } : {}) }
+            : { kind: 'failover', group: name, from: this.#ctx.server };
+        // A move or a failover always puts the group on another server: this controller can only say why not.
+        throw (
+          this.#planProblem(this.#plan(event)) ??
+          new TandemError('INTERNAL', `the planner kept group ${name} on ${this.#ctx.server} for ${verb}`)
+        );
+      }
+    }
+  }
+
+  async #onResource(cmd: tandem.v1.ResourceCommand.$Properties): Promise<ReplyBody> {
+    const verb = RESOURCE_VERBS[cmd.action ?? 0];
+    if (!verb) throw new TandemError('BAD_REQUEST', 'resource command without a known action');
+    const { g, r } = this.#resource(cmd.group ?? '', cmd.resource ?? '');
+    const name = r.config.name;
+    const event = startEventFor(causeOf(cmd.cause));
+    this.#admit(g, verb !== 'STOP');
+    const resources = g.config.resources;
+    // The resource and everything that depends on it, in start order.
+    const affected = new Set([name, ...dependentsOf(resources, name)]);
+    const startList = g.order.filter((n) => affected.has(n));
+    const stopList = [...startList].reverse();
+    switch (verb) {
+      case 'START': {
+        if (r.state === 'online') return ack(`resource ${name} is already online`);
+        const missing = r.config.dependsOn.filter((d) => g.resources.get(d)?.state !== 'online');
+        if (missing.length > 0) throw new TandemError('REFUSED', `resource ${name} depends on ${missing.join(', ')}, which is not online`);
+        await this.#operate(g, 'starting', () => this.#startResources(g, [name], event));
+        break;
+      }
+      case 'STOP':
+        await this.#operate(g, 'stopping', () => this.#stopResources(g, stopList, 'RESOURCESTOP'));
+        break;
+      case 'RESTART':
+        await this.#operate(g, 'stopping', async () => {
+          if (await this.#stopResources(g, stopList, 'RESOURCERESTART')) await this.#startResources(g, startList, event);
+        });
+        break;
+    }
+    const want: ResourceState = verb === 'STOP' ? 'offline' : 'online';
+    if (r.state !== want)
+      throw new TandemError('UNAVAILABLE', `resource ${name} did not ${verb.toLowerCase()}: ${r.detail || `it is ${r.state}`}`);
+    return ack(`resource ${name} is ${r.state}`);
+  }
+
+  // --- checks ---------------------------------------------------------------------------------
+
+  #group(name: string): GroupRuntime {
+    if (!name) throw new TandemError('BAD_REQUEST', 'group command without a group name');
+    const g = this.#groups.get(name);
+    if (!g) throw new TandemError('NOT_FOUND', `no group named ${name}`);
+    return g;
+  }
+
+  /** Finds a resource by name, in the given group or (names are unique in the cluster) in any. */
+  #resource(group: string, name: string): { g: GroupRuntime; r: ResourceRuntime } {
+    if (!name) throw new TandemError('BAD_REQUEST', 'resource command without a resource name');
+    const candidates = group ? [this.#group(group)] : [...this.#groups.values()];
+    for (const g of candidates) {
+      const r = g.resources.get(name);
+      if (r) return { g, r };
+    }
+    throw new TandemError('NOT_FOUND', group ? `no resource ${name} in group ${group}` : `no resource named ${name}`);
+  }
+
+  /** Refuses a command the service state forbids, or on a group that is busy. */
+  #admit(g: GroupRuntime, startsSomething: boolean): void {
+    const refusal = commandRefusal(this.#service, startsSomething);
+    if (refusal) throw new TandemError('REFUSED', refusal);
+    if (g.operation) throw new TandemError('CONFLICT', `group ${g.config.name} is ${g.operation}`);
+  }
+
+  #knownServer(server: string): void {
+    if (server && !this.#ctx.config.servers.some((s) => s.name === server)) throw new TandemError('NOT_FOUND', `no server named ${server}`);
+  }
+
+  #remoteRefusal(group: string, verb: string, server: string): TandemError {
+    return new TandemError(
+      'REFUSED',
+      `group ${group} cannot ${verb} on ${server}: this resource controller runs groups on ${this.#ctx.server} only`,
+    );
+  }
+
+  /** The placement planner, with this server online and the others as this controller sees them (not reachable: offline). */
+  #plan(event: PlanEvent): Plan {
+    return plan({
+      groups: this.#ctx.config.groups,
+      servers: this.#ctx.config.servers.map((s) => ({ name: s.name, state: s.name === this.#ctx.server ? 'online' : 'offline' })),
+      placement: [...this.#groups.values()].map((g) => {
+        const state = this.#state(g);
+        return { group: g.config.name, state, server: state === 'offline' ? '' : this.#ctx.server };
+      }),
+      event,
+    });
+  }
+
+  /** Why the plan cannot be carried out here (a refusal, or an action on another server); undefined when it can. */
+  #planProblem(p: Plan): TandemError | undefined {
+    const refusal = p.refusals[0];
+    if (refusal) return new TandemError('REFUSED', refusal.reason);
+    const remote = p.actions.find((a) => a.server !== this.#ctx.server);
+    return remote ? this.#remoteRefusal(remote.group, remote.kind, remote.server) : undefined;
+  }
+
+  #outcome(g: GroupRuntime, want: GroupState, verb: string): ReplyBody {
+    const state = this.#state(g);
+    if (state !== want) {
+      throw new TandemError('UNAVAILABLE', `group ${g.config.name} did not ${verb}: ${g.detail || `it is ${state}`}`, { state });
+    }
+    return ack(`group ${g.config.name} is ${state}${state === 'offline' ? '' : ` on ${this.#ctx.server}`}`);
+  }
+
+  // --- operations -----------------------------------------------------------------------------
+
+  /** Runs one operation on a group; a second one at the same time is a CONFLICT. */
+  #operate<T>(g: GroupRuntime, operation: GroupOperation, run: () => Promise<T>): Promise<T> {
+    if (g.operation) return Promise.reject(new TandemError('CONFLICT', `group ${g.config.name} is ${g.operation}`));
+    this.#phase(g, operation);
+    const current = (async () => {
+      try {
+        return await run();
+      } finally {
+        if (this.#settled(g) === 'online') g.detail = '';
+        g.operation = undefined;
+        g.current = undefined;
+        this.#refresh(g);
+      }
+    })();
+    g.current = current;
+    return current;
+  }
+
+  async #startup(): Promise<void> {
+    const p = this.#plan({ kind: 'startup' });
+    for (const refusal of p.refusals) {
+      this.#ctx.alerts.raise('TND-RC-0106', refusal.reason, { group: refusal.group });
+      this.#ctx.log.warn(`startup: ${refusal.reason}`, { group: refusal.group });
+    }
+    await Promise.all(
+      p.actions.map(async (action) => {
+        const g = this.#groups.get(action.group);
+        if (!g || action.kind !== 'start' || action.server !== this.#ctx.server) {
+          this.#ctx.log.warn(`startup: cannot ${action.kind} group ${action.group} on ${action.server} from here`);
+          return;
+        }
+        await this.#operate(g, 'starting', () => this.#start(g, action.event)).catch((err: unknown) => {
+          this.#ctx.log.error(`startup of group ${action.group} failed: ${errorMessage(err)}`, { group: action.group });
+        });
+      }),
+    );
+  }
+
+  /** Starts the whole group in dependency order, and says how it went. */
+  async #start(g: GroupRuntime, event: ScriptEvent): Promise<void> {
+    g.detail = '';
+    await this.#startResources(g, g.order, event);
+    const state = this.#settled(g);
+    const name = g.config.name;
+    if (state === 'online') {
+      this.#ctx.alerts.raise('TND-RC-0101', `group ${name} started on ${this.#ctx.server} (${event})`, { group: name, event });
+      this.#ctx.log.info(`group ${name} online`, { group: name, event });
+    } else {
+      this.#ctx.alerts.raise('TND-RC-0106', `group ${name} could not start: ${g.detail || state}`, { group: name, state });
+    }
+  }
+
+  /** Starts the named resources in the order given, skipping those whose dependencies are not online. */
+  async #startResources(g: GroupRuntime, names: string[], event: ScriptEvent): Promise<void> {
+    this.#phase(g, 'starting');
+    g.started = true;
+    // Resources whose failure the final action `continue` lets their dependents ignore.
+    const waived = new Set<string>();
+    for (const name of names) {
+      const r = g.resources.get(name);
+      if (!r || r.state === 'online') continue;
+      const unmet = r.config.dependsOn.filter((d) => g.resources.get(d)?.state !== 'online' && !waived.has(d));
+      if (unmet.length > 0) {
+        this.#ctx.log.warn(`resource ${name} not started: ${unmet.join(', ')} not online`, { group: g.config.name, resource: name });
+        continue;
+      }
+      if (await this.#startWithRetries(g, r, event)) continue;
+      this.#failoverRung(g, r);
+      const action: StartFinalAction = r.config.onStartFailure.finalAction;
+      this.#ctx.log.error(`resource ${name} failed to start: final action ${action}`, { group: g.config.name, resource: name });
+      if (action === 'continue') {
+        waived.add(name);
+      } else if (action === 'stop-group') {
+        const detail = g.detail;
+        await this.#stopResources(g, [...g.order].reverse(), 'GROUPSTOP');
+        g.detail = detail;
+        return;
+      } else if (action !== 'hold') {
+        // Cluster-level: nm stops the cluster service (and will ask us to DEACTIVATE, after this operation ends).
+        this.#finalAction(action, g, r);
+        return;
+      }
+    }
+  }
+
+  async #startWithRetries(g: GroupRuntime, r: ResourceRuntime, event: ScriptEvent): Promise<boolean> {
+    const { retries } = r.config.onStartFailure;
+    const ids = { group: g.config.name, resource: r.config.name };
+    let failure = '';
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) {
+        this.#ctx.alerts.raise('TND-RC-0105', `resource ${r.config.name} start retried (${attempt} of ${retries}): ${failure}`, ids);
+      }
+      this.#setResource(g, r, 'starting', '');
+      const values = startValues(event, this.#ctx.server, g.config.servers, this.#diskFailed(g));
+      this.#lastStart.set(g.config.name, r.config.name, values);
+      try {
+        await r.driver.start(scriptEnv(this.#target(g, r), { phase: 'start', values }));
+        this.#setResource(g, r, 'online', '');
+        return true;
+      } catch (err) {
+        r.startFailures++;
+        failure = errorMessage(err);
+        this.#ctx.log.warn(`resource ${r.config.name} failed to start: ${failure}`, ids);
+      }
+    }
+    g.detail = `resource ${r.config.name} failed to start: ${failure}`;
+    this.#setResource(g, r, 'start-failed', failure);
+    this.#ctx.alerts.raise('TND-RC-0103', g.detail, { ...ids, attempts: String(retries + 1) });
+    return false;
+  }
+
+  /** After a start failure: fail over when the planner finds a server; on one server it cannot, and the rung is skipped. */
+  #failoverRung(g: GroupRuntime, r: ResourceRuntime): void {
+    if (r.config.onStartFailure.failovers === 0) return;
+    const problem = this.#planProblem(this.#plan({ kind: 'failover', group: g.config.name, from: this.#ctx.server }));
+    const reason = problem?.message ?? 'the planner found no other server';
+    this.#ctx.log.warn(`failover of group ${g.config.name} skipped: ${reason}`, { group: g.config.name, resource: r.config.name });
+  }
+
+  /** Stops every resource of the group in reverse dependency order; true when all are offline. */
+  async #stop(g: GroupRuntime, factor: StopFactor): Promise<boolean> {
+    const wasOffline = this.#settled(g) === 'offline';
+    this.#phase(g, 'stopping');
+    g.detail = '';
+    await this.#stopResources(g, [...g.order].reverse(), factor);
+    g.started = false;
+    const state = this.#settled(g);
+    const name = g.config.name;
+    if (state !== 'offline') return false;
+    if (wasOffline) return true;
+    this.#ctx.alerts.raise('TND-RC-0102', `group ${name} stopped (${factor})`, { group: name, factor });
+    this.#ctx.log.info(`group ${name} offline`, { group: name, factor });
+    return true;
+  }
+
+  /** Stops the named resources in the order given; true when all of them are offline. */
+  async #stopResources(g: GroupRuntime, names: string[], factor: StopFactor): Promise<boolean> {
+    this.#phase(g, 'stopping');
+    // Resources that a resource which would not stop depends on: final action `hold` leaves them running.
+    const held = new Set<string>();
+    for (const name of names) {
+      const r = g.resources.get(name);
+      if (!r || r.state === 'offline' || held.has(name)) continue;
+      if (await this.#stopWithRetries(g, r, factor)) continue;
+      const action: StopFinalAction = r.config.onStopFailure.finalAction;
+      this.#ctx.log.error(`resource ${name} failed to stop: final action ${action}`, { group: g.config.name, resource: name });
+      if (action === 'continue') continue;
+      for (const dep of dependenciesOf(g.config.resources, name)) held.add(dep);
+      if (action !== 'hold') this.#finalAction(action, g, r);
+    }
+    return names.every((n) => g.resources.get(n)?.state === 'offline');
+  }
+
+  async #stopWithRetries(g: GroupRuntime, r: ResourceRuntime, factor: StopFactor): Promise<boolean> {
+    const { retries } = r.config.onStopFailure;
+    const ids = { group: g.config.name, resource: r.config.name };
+    const lastStart = this.#lastStart.get(g.config.name, r.config.name) ?? startValues('START', this.#ctx.server, g.config.servers, false);
+    let failure = '';
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      this.#setResource(g, r, 'stopping', '');
+      try {
+        await r.driver.stop(scriptEnv(this.#target(g, r), { phase: 'stop', factor, lastStart }));
+        r.startFailures = 0;
+        this.#setResource(g, r, 'offline', '');
+        return true;
+      } catch (err) {
+        failure = errorMessage(err);
+        this.#ctx.log.warn(`resource ${r.config.name} failed to stop (attempt ${attempt + 1} of ${retries + 1}): ${failure}`, ids);
+      }
+    }
+    g.detail = `resource ${r.config.name} failed to stop: ${failure}`;
+    this.#setResource(g, r, 'stop-failed', failure);
+    this.#ctx.alerts.raise('TND-RC-0104', g.detail, { ...ids, attempts: String(retries + 1) });
+    return false;
+  }
+
+  /**
+   * Hands a cluster-level final action to nm without waiting: nm stops the cluster service by
+   * sending us DEACTIVATE, which waits for the operation that is asking.
+   */
+  #finalAction(action: string, g: GroupRuntime, r: ResourceRuntime): void {
+    const order: FinalActionOrder = { action, group: g.config.name, reason: g.detail, source: r.config.name };
+    this.#ctx.log.error(`final action ${action} asked of nm: ${g.detail}`, { group: g.config.name, resource: r.config.name });
+    void this.#sendFinalAction(order).catch((err: unknown) => {
+      this.#ctx.log.error(`final action ${action} not confirmed by nm: ${errorMessage(err)}`, {
+        group: g.config.name,
+        resource: r.config.name,
+      });
+    });
+  }
+
+  async #finalActionToNodeManager(order: FinalActionOrder): Promise<void> {
+    this.#nm ??= new RpcClient(this.#ctx.paths.rpc('nm'), { origin: 'tandem-rc', name: 'tandem-nm' });
+    // nm answers after it stopped the cluster service, which includes stopping our groups.
+    await this.#nm.call({ finalAction: order }, { timeoutMs: 300_000 });
+  }
+
+  // --- state ----------------------------------------------------------------------------------
+
+  #target(g: GroupRuntime, r: ResourceRuntime): ScriptTarget {
+    return { cluster: this.#ctx.config.cluster.name, server: this.#ctx.server, group: g.config, resource: r.config.name };
+  }
+
+  #diskFailed(g: GroupRuntime): boolean {
+    return [...g.resources.values()].some((r) => DISK_TYPES.has(r.config.type) && r.state === 'start-failed');
+  }
+
+  #state(g: GroupRuntime): GroupState {
+    return groupState(
+      [...g.resources.values()].map((r) => r.state),
+      g.operation,
+      g.started,
+    );
+  }
+
+  /** The state the group will have when its current operation ends. */
+  #settled(g: GroupRuntime): GroupState {
+    return groupState(
+      [...g.resources.values()].map((r) => r.state),
+      undefined,
+      g.started,
+    );
+  }
+
+  #phase(g: GroupRuntime, operation: GroupOperation): void {
+    g.operation = operation;
+    this.#refresh(g);
+  }
+
+  #setResource(g: GroupRuntime, r: ResourceRuntime, state: ResourceState, detail: string): void {
+    const changed = r.state !== state;
+    r.state = state;
+    r.detail = detail;
+    if (changed) this.#ctx.events.publish('resource', `${g.config.name}/${r.config.name}`, state, detail, { group: g.config.name });
+    this.#refresh(g);
+  }
+
+  /** Publishes the group's state when it changed. */
+  #refresh(g: GroupRuntime): void {
+    const state = this.#state(g);
+    if (state === g.published) return;
+    g.published = state;
+    this.#ctx.events.publish('group', g.config.name, state, g.detail, { server: state === 'offline' ? '' : this.#ctx.server });
+  }
+
+  #setService(state: ServiceState): void {
+    if (state === this.#service) return;
+    this.#ctx.log.info(`cluster service ${this.#service} -> ${state}`);
+    this.#service = state;
+    this.#ctx.events.publish('service', this.#ctx.server, state);
+  }
+}
