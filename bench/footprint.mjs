@@ -45,4 +45,3 @@ export async function run(summarise) {
   }
   return { rss_total_mb: summarise(rss, 'MB'), idle_cpu_percent: summarise(cpu, '% of one core') };
 }
-

@@ -11,7 +11,6 @@ export const ROOT = join(import.meta.dirname, '..', '..');
 const PM2 = join(ROOT, 'node_modules/.bin/pm2');
 const CLI = join(ROOT, 'packages/cli/dist/main.js');
 
-
 let portSeed = 30000 + (process.pid % 10000) * 2;
 export const freePort = () => (portSeed = portSeed >= 65000 ? 30001 : portSeed + 1);
 
@@ -25,6 +24,8 @@ export class TestServer {
     this.dir = mkdtempSync('/tmp/tnd.');
     const home = join(this.dir, 'h');
     this.marker = join(this.dir, 'emergency.marker');
+    /** while this file exists, the default application fails at once when started */
+    this.broken = join(this.dir, 'broken');
     this.appPort = freePort();
     this.env = {
       ...process.env,
@@ -51,12 +52,12 @@ ${
   opts.groups ??
   `  - name: web
     resources:
-      - { name: app, type: exec, mode: async, start: "exec node ${app}", env: { DEMO_PORT: "${this.appPort}" }, stopTimeout: 5s }${
-    opts.resources ? `\n      - ${opts.resources}` : ''
-  }`
+      - { name: app, type: exec, mode: async, start: "test -e ${this.broken} && exit 3; exec node ${app}", env: { DEMO_PORT: "${this.appPort}" }, stopTimeout: 5s }${
+        opts.resources ? `\n      - ${opts.resources}` : ''
+      }`
 }
 monitors:
-${opts.monitors ?? `  - { name: app-alive, type: pid, target: app, interval: 200ms, recovery: { target: web, reactivations: 2, finalAction: stop-group } }`}
+${opts.monitors ?? `  - { name: app-alive, type: pid, target: app, interval: 200ms, startDelay: 1s, recovery: { target: web, reactivations: 2, finalAction: stop-group } }`}
 `,
     );
   }

@@ -80,10 +80,17 @@ t.test('a broken configuration is refused with the path of the fault and nothing
   const broken: [string, string, RegExp][] = [
     ['a wrong type', good.replace('interval: 200ms', 'interval: 5'), /cluster\.heartbeat\.interval/],
     ['an unknown key', good.replace('name: test', 'name: test\n  colour: red'), /cluster: unknown key "colour"/],
-    ['a duplicate name', good.replace('monitors:', '  - name: web\n    resources: []\nmonitors:'), /groups\[1\]\.name: duplicate group name "web"/],
+    [
+      'a duplicate name',
+      good.replace('monitors:', '  - name: web\n    resources: []\nmonitors:'),
+      /groups\[1\]\.name: duplicate group name "web"/,
+    ],
     [
       'a dependency cycle',
-      good.replace('stopTimeout: 5s }', 'stopTimeout: 5s, dependsOn: [b] }\n      - { name: b, type: exec, start: "true", dependsOn: [app] }'),
+      good.replace(
+        'stopTimeout: 5s }',
+        'stopTimeout: 5s, dependsOn: [b] }\n      - { name: b, type: exec, start: "true", dependsOn: [app] }',
+      ),
       /dependency cycle/,
     ],
   ];

@@ -148,7 +148,11 @@ export async function configValidate(file: string | undefined, opts: CommonOptio
     // What a server checks before it starts: the file, and that this server is in it.
     const v = validateConfigText(text);
     const server = localServerName();
-    problems = !v.ok ? v.problems : v.config.servers.some((s) => s.name === server) ? [] : [`servers: this server "${server}" is not listed (set TANDEM_NODE or the host name)`];
+    problems = !v.ok
+      ? v.problems
+      : v.config.servers.some((s) => s.name === server)
+        ? []
+        : [`servers: this server "${server}" is not listed (set TANDEM_NODE or the host name)`];
   } else {
     try {
       const reply = await ask({ config: { action: v1.ConfigAction.CONFIG_ACTION_VALIDATE, yaml: text } }, opts.timeout ?? QUERY_TIMEOUT_MS);

@@ -50,7 +50,9 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): Paths {
   const ipc = (file: string): string => {
     const path = join(run, file);
     if (path.length > MAX_IPC_PATH) {
-      throw new Error(`run directory path too long for a unix socket (${path.length} > ${MAX_IPC_PATH} bytes): ${path}; use a shorter TANDEM_HOME`);
+      throw new Error(
+        `run directory path too long for a unix socket (${path.length} > ${MAX_IPC_PATH} bytes): ${path}; use a shorter TANDEM_HOME`,
+      );
     }
     return `ipc://${path}`;
   };

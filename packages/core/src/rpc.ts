@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import * as zmq from 'zeromq';
 import {
   PROTOCOL_REVISION,
@@ -216,12 +217,31 @@ export class RpcClient {
   }
 }
 
+/**
+ * Whether something accepts connections on an ipc endpoint. A daemon killed with SIGKILL leaves
+ * its socket file behind; connecting tells "not running" from "slow" at once.
+ */
+function ipcListening(endpoint: string): Promise<boolean> {
+  if (!endpoint.startsWith('ipc://')) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const probe = connect(endpoint.slice('ipc://'.length));
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
 /** One request on a fresh socket, closed afterwards: for the CLI and tests. */
 export async function callOnce(
   endpoint: string,
   body: Omit<RequestInit, 'id' | 'deadlineMs' | 'revision' | 'origin'>,
   opts: CallOptions & { name?: string } = {},
 ): Promise<Reply> {
+  if (!(await ipcListening(endpoint))) {
+    throw new TandemError('UNAVAILABLE', `${opts.name ?? endpoint} is not running (nothing listens on ${endpoint})`);
+  }
   const client = new RpcClient(endpoint, { origin: opts.origin ?? 'cli', name: opts.name ?? endpoint });
   try {
     return await client.call(body, opts);

@@ -28,17 +28,49 @@ t.test('json pointers become readable paths', async (t) => {
 });
 
 t.test('a dependency cycle is found', async (t) => {
-  t.same(findCycle(new Map([['a', ['b']], ['b', ['a']]])), ['a', 'b', 'a']);
-  t.equal(findCycle(new Map([['a', ['b']], ['b', []]])), undefined);
+  t.same(
+    findCycle(
+      new Map([
+        ['a', ['b']],
+        ['b', ['a']],
+      ]),
+    ),
+    ['a', 'b', 'a'],
+  );
+  t.equal(
+    findCycle(
+      new Map([
+        ['a', ['b']],
+        ['b', []],
+      ]),
+    ),
+    undefined,
+  );
 });
 
 const cases: [string, string, RegExp][] = [
   ['a wrong type', base.replace('start: "sleep 100"', 'start: 5'), /groups\[0\]\.resources\[0\]\.start: must be string/],
   ['an unknown key', base.replace('mode: async', 'mode: async, colour: red'), /groups\[0\]\.resources\[0\]: unknown key "colour"/],
-  ['a bad duration', base.replace('start: "sleep 100"', 'start: x, timeout: soon'), /groups\[0\]\.resources\[0\]\.timeout: must be a duration/],
-  ['a duplicate group', base.replace('monitors:', '  - name: web\n    resources: []\nmonitors:'), /groups\[1\]\.name: duplicate group name "web"/],
-  ['a dependency cycle', base.replace('mode: async }', 'mode: async, dependsOn: [b] }\n      - { name: b, type: exec, start: x, dependsOn: [app] }'), /groups\[0\]\.resources: dependency cycle app -> b -> app/],
-  ['an unknown resource type', base.replace('type: exec, start', 'type: teleport, start'), /groups\[0\]\.resources\[0\]\.type: unknown type/],
+  [
+    'a bad duration',
+    base.replace('start: "sleep 100"', 'start: x, timeout: soon'),
+    /groups\[0\]\.resources\[0\]\.timeout: must be a duration/,
+  ],
+  [
+    'a duplicate group',
+    base.replace('monitors:', '  - name: web\n    resources: []\nmonitors:'),
+    /groups\[1\]\.name: duplicate group name "web"/,
+  ],
+  [
+    'a dependency cycle',
+    base.replace('mode: async }', 'mode: async, dependsOn: [b] }\n      - { name: b, type: exec, start: x, dependsOn: [app] }'),
+    /groups\[0\]\.resources: dependency cycle app -> b -> app/,
+  ],
+  [
+    'an unknown resource type',
+    base.replace('type: exec, start', 'type: teleport, start'),
+    /groups\[0\]\.resources\[0\]\.type: unknown type/,
+  ],
   ['a monitor target that does not exist', base.replace('target: app', 'target: nope'), /monitors\[0\]\.target: no resource named "nope"/],
   ['exec emergency without a command', base.replace(', command: "true"', ''), /cluster\.emergency\.command: required/],
   ['YAML that does not parse', 'cluster: [', /YAML/],

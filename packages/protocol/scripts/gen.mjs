@@ -23,7 +23,21 @@ mkdirSync(dirname(out), { recursive: true });
 const bin = (name) => join(pkg, '..', '..', 'node_modules', '.bin', name);
 execFileSync(
   bin('pbjs'),
-  ['-t', 'static-module', '-w', 'esm', '--force-number', '--null-semantics', '--no-delimited', '--no-typeurl', '-p', protoRoot, '-o', out, ...files],
+  [
+    '-t',
+    'static-module',
+    '-w',
+    'esm',
+    '--force-number',
+    '--null-semantics',
+    '--no-delimited',
+    '--no-typeurl',
+    '-p',
+    protoRoot,
+    '-o',
+    out,
+    ...files,
+  ],
   { cwd: protoRoot, stdio: 'inherit' },
 );
 execFileSync(bin('pbts'), ['-o', out.replace(/\.js$/, '.d.ts'), out], { stdio: 'inherit' });

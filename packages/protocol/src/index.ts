@@ -66,14 +66,10 @@ function safeDecode<T>(decode: (bytes: Uint8Array) => T, frame: Uint8Array | und
   }
 }
 
-export const encodeRequest = (r: RequestInit): Uint8Array =>
-  tandem.v1.Request.encode({ revision: PROTOCOL_REVISION, ...r }).finish();
-export const decodeRequest = (f: Uint8Array | undefined): Decoded<Request> =>
-  safeDecode((b) => tandem.v1.Request.decode(b), f, 'request');
-export const encodeReply = (r: ReplyInit): Uint8Array =>
-  tandem.v1.Reply.encode({ revision: PROTOCOL_REVISION, ...r }).finish();
-export const decodeReply = (f: Uint8Array | undefined): Decoded<Reply> =>
-  safeDecode((b) => tandem.v1.Reply.decode(b), f, 'reply');
+export const encodeRequest = (r: RequestInit): Uint8Array => tandem.v1.Request.encode({ revision: PROTOCOL_REVISION, ...r }).finish();
+export const decodeRequest = (f: Uint8Array | undefined): Decoded<Request> => safeDecode((b) => tandem.v1.Request.decode(b), f, 'request');
+export const encodeReply = (r: ReplyInit): Uint8Array => tandem.v1.Reply.encode({ revision: PROTOCOL_REVISION, ...r }).finish();
+export const decodeReply = (f: Uint8Array | undefined): Decoded<Reply> => safeDecode((b) => tandem.v1.Reply.decode(b), f, 'reply');
 export const encodeLiveness = (m: tandem.v1.Liveness.$Properties): Uint8Array =>
   tandem.v1.Liveness.encode({ revision: PROTOCOL_REVISION, ...m }).finish();
 export const decodeLiveness = (f: Uint8Array | undefined): Decoded<Liveness> =>
@@ -83,14 +79,12 @@ export const encodeGuardReply = (m: tandem.v1.GuardReply.$Properties): Uint8Arra
 export const decodeGuardReply = (f: Uint8Array | undefined): Decoded<GuardReply> =>
   safeDecode((b) => tandem.v1.GuardReply.decode(b), f, 'guard reply');
 export const encodeEvent = (m: tandem.v1.Event.$Properties): Uint8Array => tandem.v1.Event.encode(m).finish();
-export const decodeEvent = (f: Uint8Array | undefined): Decoded<Event> =>
-  safeDecode((b) => tandem.v1.Event.decode(b), f, 'event');
+export const decodeEvent = (f: Uint8Array | undefined): Decoded<Event> => safeDecode((b) => tandem.v1.Event.decode(b), f, 'event');
 
 export const encodeHeartbeat = (m: tandem.v1.Heartbeat.$Properties): Uint8Array => tandem.v1.Heartbeat.encode(m).finish();
 export const decodeHeartbeat = (f: Uint8Array | undefined): Decoded<tandem.v1.Heartbeat> =>
   safeDecode((b) => tandem.v1.Heartbeat.decode(b), f, 'heartbeat');
-export const encodeSignedHeartbeat = (m: tandem.v1.SignedHeartbeat.$Properties): Uint8Array =>
-  tandem.v1.SignedHeartbeat.encode(m).finish();
+export const encodeSignedHeartbeat = (m: tandem.v1.SignedHeartbeat.$Properties): Uint8Array => tandem.v1.SignedHeartbeat.encode(m).finish();
 export const decodeSignedHeartbeat = (f: Uint8Array | undefined): Decoded<tandem.v1.SignedHeartbeat> =>
   safeDecode((b) => tandem.v1.SignedHeartbeat.decode(b), f, 'signed heartbeat');
 

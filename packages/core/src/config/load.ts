@@ -115,14 +115,26 @@ export function findCycle(deps: Map<string, string[]>): string[] | undefined {
 
 function crossCheck(raw: Raw, problems: string[]): void {
   const serverNames = new Set(raw.servers.map((s) => s.name));
-  duplicates(raw.servers.map((s, i) => ({ name: s.name, path: `servers[${i}].name` })), 'server', problems);
-  duplicates(raw.groups.map((g, i) => ({ name: g.name, path: `groups[${i}].name` })), 'group', problems);
+  duplicates(
+    raw.servers.map((s, i) => ({ name: s.name, path: `servers[${i}].name` })),
+    'server',
+    problems,
+  );
+  duplicates(
+    raw.groups.map((g, i) => ({ name: g.name, path: `groups[${i}].name` })),
+    'group',
+    problems,
+  );
   // Groups and resources share one namespace, so a recovery target is never ambiguous.
   const targets = [
     ...raw.groups.map((g, i) => ({ name: g.name, path: `groups[${i}].name` })),
     ...raw.groups.flatMap((g, i) => g.resources.map((r, j) => ({ name: r.name, path: `groups[${i}].resources[${j}].name` }))),
   ];
-  duplicates(targets.filter((t) => t.path.includes('resources')), 'resource', problems);
+  duplicates(
+    targets.filter((t) => t.path.includes('resources')),
+    'resource',
+    problems,
+  );
   for (const t of targets) {
     if (t.name === 'server') problems.push(`${t.path}: "server" is reserved (it names the server as a recovery target)`);
   }
@@ -134,7 +146,11 @@ function crossCheck(raw: Raw, problems: string[]): void {
       }
     }),
   );
-  duplicates(raw.monitors.map((m, i) => ({ name: m.name, path: `monitors[${i}].name` })), 'monitor', problems);
+  duplicates(
+    raw.monitors.map((m, i) => ({ name: m.name, path: `monitors[${i}].name` })),
+    'monitor',
+    problems,
+  );
 
   raw.groups.forEach((g, gi) => {
     (g.servers ?? []).forEach((s, si) => {
@@ -178,7 +194,8 @@ function crossCheck(raw: Raw, problems: string[]): void {
     problems.push(`cluster.heartbeat.timeout: must be longer than cluster.heartbeat.interval`);
   }
   const rl = raw.cluster['rebootLimit'] as { max: number; resetAfter: string };
-  if (rl.max >= 1 && parseDuration(rl.resetAfter) < 1000) problems.push(`cluster.rebootLimit.resetAfter: must be at least 1s when max is 1 or more`);
+  if (rl.max >= 1 && parseDuration(rl.resetAfter) < 1000)
+    problems.push(`cluster.rebootLimit.resetAfter: must be at least 1s when max is 1 or more`);
   const deadline = parseDuration((raw.cluster['emergency'] as { deadline: string }).deadline);
   if (deadline >= parseDuration(hb.timeout)) problems.push(`cluster.emergency.deadline: must be shorter than cluster.heartbeat.timeout`);
 }
@@ -315,7 +332,10 @@ export function loadConfig(path: string, opts: { server?: string } = {}): Config
     });
   }
   if (opts.server !== undefined && !v.config.servers.some((s) => s.name === opts.server)) {
-    throw new TandemError('BAD_REQUEST', `configuration ${path}: this server "${opts.server}" is not in servers (set TANDEM_NODE or the host name)`);
+    throw new TandemError(
+      'BAD_REQUEST',
+      `configuration ${path}: this server "${opts.server}" is not in servers (set TANDEM_NODE or the host name)`,
+    );
   }
   return v.config;
 }

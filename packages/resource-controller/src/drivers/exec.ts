@@ -9,9 +9,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isAlive, isGroupAlive, signalGroup, sleep, waitGroupGone, type ExecResourceConfig, type Ledger, type LedgerEntry } from '@tandem/core';
+import {
+  isAlive,
+  isGroupAlive,
+  signalGroup,
+  sleep,
+  waitGroupGone,
+  type ExecResourceConfig,
+  type Ledger,
+  type LedgerEntry,
+} from '@tandem/core';
 import type { DriverStatus, ResourceDriver } from './driver.js';
-
 
 /** How long a process group may take to vanish after SIGKILL. */
 const KILL_WAIT_MS = 5000;
