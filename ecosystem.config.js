@@ -8,6 +8,8 @@ const { join } = require('node:path');
 
 const root = __dirname;
 const env = {
+  // pm2 would otherwise parse every module's source map at load time (memory in each daemon).
+  disable_source_map_support: 'true',
   TANDEM_HOME: process.env.TANDEM_HOME ?? '',
   TANDEM_CONFIG: process.env.TANDEM_CONFIG ?? join(process.env.TANDEM_HOME || '/', 'etc/tandem/cluster.yaml'),
   ...(process.env.TANDEM_NODE ? { TANDEM_NODE: process.env.TANDEM_NODE } : {}),
@@ -23,6 +25,12 @@ if (check.status !== 0) {
   throw new Error(`Tandem not started: ${(check.stderr || check.stdout || check.error?.message || 'configuration check failed').trim()}`);
 }
 
+// The daemons hold small heaps: V8's size-optimised mode, a 1 MB young generation and no
+// helper threads cut each process's memory by about 14 MB.
+const node_args = ['--max-semi-space-size=1', '--optimize-for-size', '--single-threaded'];
+// pm2's metrics agent (pmx) is not loaded into the daemons: Tandem reports its own state.
+const lean = { node_args, pmx: false, automation: false };
+
 const core = (name, pkg, extra = {}) => ({
   name,
   script: join(root, 'packages', pkg, 'dist/main.js'),
@@ -32,6 +40,7 @@ const core = (name, pkg, extra = {}) => ({
   autorestart: false,
   kill_timeout: 30000,
   time: true,
+  ...lean,
   env,
   ...extra,
 });
@@ -48,6 +57,7 @@ module.exports = {
       max_restarts: 1000,
       kill_timeout: 5000,
       time: true,
+      ...lean,
       env,
     },
     core('tandem-nm', 'node-manager'),

@@ -17,7 +17,10 @@ function cpuTicks(pid) {
 
 export async function run(summarise) {
   // The demo's monitors: a pid monitor every second and an HTTP monitor every 2 s.
+  // The demo's settings: heartbeats every second, a 5 s timeout (so a 2.5 s stall limit).
   const server = new TestServer({
+    heartbeatInterval: '1s',
+    heartbeatTimeout: '5s',
     monitors: `  - { name: app-alive, type: pid, target: app, interval: 1s, recovery: { target: web } }
   - { name: app-http, type: http, url: "http://127.0.0.1:PORT/", target: app, interval: 2s, timeout: 2s, startDelay: 2s }`,
   });

@@ -16,7 +16,7 @@ export const freePort = () => (portSeed = portSeed >= 65000 ? 30001 : portSeed +
 
 export class TestServer {
   /**
-   * @param {{ groups?: string, resources?: string, monitors?: string, heartbeatTimeout?: string, stallLimit?: string, emergencyAction?: string }} opts
+   * @param {{ groups?: string, resources?: string, monitors?: string, heartbeatInterval?: string, heartbeatTimeout?: string, stallLimit?: string, emergencyAction?: string }} opts
    *   YAML for `groups:` and `monitors:` (default: group web with one async app, plus `resources`,
    *   and a pid monitor), and cluster settings
    */
@@ -42,7 +42,7 @@ export class TestServer {
       this.env.TANDEM_CONFIG,
       `cluster:
   name: test
-  heartbeat: { interval: 200ms, timeout: ${opts.heartbeatTimeout ?? '2s'}, port: ${freePort()} }
+  heartbeat: { interval: ${opts.heartbeatInterval ?? '200ms'}, timeout: ${opts.heartbeatTimeout ?? '2s'}, port: ${freePort()} }
   emergency: { action: ${opts.emergencyAction ?? 'exec'}, command: "echo \\"$TANDEM_EMERGENCY_REASON\\" >> ${this.marker}", deadline: 300ms }
 ${opts.stallLimit ? `  stallLimit: ${opts.stallLimit}\n` : ''}servers:
   - name: node1

@@ -51,7 +51,14 @@ export interface DaemonOptions {
   stopTimeoutMs?: number;
 }
 
-const TICK_MS = 100;
+/**
+ * How often a daemon checks its own timer lateness and beats to the guard: a tenth of the stall
+ * limit, between 50 and 250 ms. Often enough to see a stall well within the limit, rare enough
+ * that an idle server stays idle.
+ */
+export function tickIntervalMs(stallLimitMs: number): number {
+  return Math.min(250, Math.max(50, Math.floor(stallLimitMs / 10)));
+}
 
 /** Guard liveness: hello, a beat every tick, goodbye on a planned stop. */
 class GuardLink {
@@ -196,12 +203,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
 
   // Stall detection: a tick that comes late by more than the stall limit means this process
   // was frozen while the rest of the world went on; it must not carry on as if nothing happened.
-  let expected = Date.now() + TICK_MS;
+  const tickMs = tickIntervalMs(config.cluster.stallLimitMs);
+  let expected = Date.now() + tickMs;
   let maxLateness = 0;
   const ticker = setInterval(() => {
     const now = Date.now();
     const lateness = Math.max(0, now - expected);
-    expected = now + TICK_MS;
+    expected = now + tickMs;
     maxLateness = Math.max(maxLateness, lateness);
     if (lateness > config.cluster.stallLimitMs) {
       alerts.raise('TND-CORE-0950', `${opts.name} event loop stalled for ${lateness} ms (limit ${config.cluster.stallLimitMs} ms)`);
@@ -210,7 +218,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     }
     guard?.beat(maxLateness);
     maxLateness = 0;
-  }, TICK_MS);
+  }, tickMs);
 
   process.on('SIGINT', () => void stop('SIGINT', EXIT.OK));
   process.on('SIGTERM', () => void stop('SIGTERM', EXIT.OK));

@@ -19,7 +19,7 @@ export type {
   StartFinalAction,
   StopFinalAction,
 } from './config/types.js';
-export { EXIT, runDaemon, type DaemonContext, type DaemonImpl, type DaemonOptions, type DaemonState } from './daemon.js';
+export { EXIT, runDaemon, tickIntervalMs, type DaemonContext, type DaemonImpl, type DaemonOptions, type DaemonState } from './daemon.js';
 export { formatDuration, parseDuration } from './duration.js';
 export { ErrorCode, TandemError, errorFromWire, errorToWire, toTandemError } from './errors.js';
 export { EventPublisher, EventSubscriber } from './events.js';

@@ -3,10 +3,16 @@
  * readable text on stdout, which pm2 keeps for `pm2 logs tandem-<daemon>`.
  */
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import winston from 'winston';
+import type Winston from 'winston';
 
-export type Logger = winston.Logger;
+export type Logger = Winston.Logger;
+
+// winston is loaded when the first logger is made, not when @tandem/core is imported: the CLI
+// imports core too, and winston's 50 ms of loading would be part of every `tandem` command.
+const requireModule = createRequire(import.meta.url);
+const loadWinston = (): typeof Winston => requireModule('winston') as typeof Winston;
 
 export interface LoggerOptions {
   daemon: string;
@@ -18,8 +24,9 @@ export interface LoggerOptions {
 }
 
 export function createLogger(opts: LoggerOptions): Logger {
+  const winston = loadWinston();
   mkdirSync(opts.logsDir, { recursive: true, mode: 0o750 });
-  const transports: winston.transport[] = [
+  const transports: Winston.transport[] = [
     new winston.transports.File({
       filename: join(opts.logsDir, `${opts.daemon}.log`),
       maxsize: 10 * 1024 * 1024,

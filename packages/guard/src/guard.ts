@@ -7,16 +7,14 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { PROTOCOL_REVISION, decodeLiveness, encodeGuardReply, type Liveness, type Request } from '@tandem/protocol';
-import { DAEMONS, PM2_NAMES, TandemError, isAlive, sleep, type CoreDaemon, type DaemonContext, type DaemonImpl } from '@tandem/core';
+import { DAEMONS, PM2_NAMES, TandemError, isAlive, sleep, tickIntervalMs, type CoreDaemon, type DaemonContext, type DaemonImpl } from '@tandem/core';
 import { runEmergency, type Trigger } from './emergency.js';
 import { guardWasLate, judge, type DaemonWatch } from './verdict.js';
 
 /** `watching`: armed; `emergency`: the procedure runs; `fenced`: done, deaths are ignored until a fresh hello. */
 export type GuardState = 'watching' | 'emergency' | 'fenced';
 
-/** How often every watched pid and beat age is checked, in case a disconnect event is missed. */
-export const CHECK_INTERVAL_MS = 50;
-/** A check this late means the guard itself was frozen: the silence it sees may be its own. */
+/** A check this much later than its interval means the guard itself was frozen: the silence it sees may be its own. */
 const LATE_TOLERANCE_MS = 200;
 /** After a disconnect, how long to look for the exit that is in progress (files close before the process is reaped). */
 const EXIT_WATCH_MS = 250;
@@ -43,8 +41,11 @@ export class Guard implements DaemonImpl {
   #lastBadLogMs = 0;
   #emergencies = 0;
 
+  readonly #checkIntervalMs: number;
+
   constructor(ctx: DaemonContext) {
     this.#ctx = ctx;
+    this.#checkIntervalMs = tickIntervalMs(ctx.config.cluster.stallLimitMs);
   }
 
   get state(): GuardState {
@@ -66,7 +67,9 @@ export class Guard implements DaemonImpl {
     }
     this.#adopt();
     this.#lastCheckMs = Date.now();
-    this.#checkTimer = setInterval(() => this.#check(), CHECK_INTERVAL_MS);
+    // Deaths arrive as disconnect events at once; this periodic check of every watched pid and
+    // beat age (as often as the daemons beat) finds stalls, and deaths whose event was missed.
+    this.#checkTimer = setInterval(() => this.#check(), this.#checkIntervalMs);
   }
 
   async handle(request: Request): Promise<{ ack: { message: string } }> {
@@ -200,7 +203,7 @@ export class Guard implements DaemonImpl {
 
   #check(): void {
     const now = Date.now();
-    const late = guardWasLate(this.#lastCheckMs, now, CHECK_INTERVAL_MS, LATE_TOLERANCE_MS);
+    const late = guardWasLate(this.#lastCheckMs, now, this.#checkIntervalMs, LATE_TOLERANCE_MS);
     if (late) this.#ctx.log.warn(`the guard's own check ran ${now - this.#lastCheckMs} ms apart: stalls are not judged this round`);
     this.#lastCheckMs = now;
     if (this.#state !== 'watching') return;

@@ -3,7 +3,7 @@
  * The pure pieces of the guard and its emergency procedure, for tests and tools.
  * Importing this module starts nothing.
  */
-export { CHECK_INTERVAL_MS, FENCE_GRACE_MS, Guard, readRegistry, type GuardState } from './guard.js';
+export { FENCE_GRACE_MS, Guard, readRegistry, type GuardState } from './guard.js';
 export {
   EXEC_TIMEOUT_MS,
   awaitRelease,

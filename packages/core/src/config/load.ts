@@ -5,15 +5,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { Ajv, type ErrorObject } from 'ajv';
-import { parseDocument } from 'yaml';
+import type { ErrorObject } from 'ajv';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { parseDuration } from '../duration.js';
 import { TandemError } from '../errors.js';
-import { CONFIG_SCHEMA } from './schema.js';
 import type { Config, GroupConfig, MonitorConfig, ResourceConfig } from './types.js';
+import validateSchema from './validator.js';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, discriminator: true, strict: false });
-const validateSchema = ajv.compile(CONFIG_SCHEMA);
+// yaml is loaded on first use, so that importing @tandem/core (every `tandem` command does) stays cheap.
+const requireModule = createRequire(import.meta.url);
+const parseDocument: typeof Yaml.parseDocument = (...args) => (requireModule('yaml') as typeof Yaml).parseDocument(...args);
 
 export type Validation = { ok: true; config: Config } | { ok: false; problems: string[] };
 
