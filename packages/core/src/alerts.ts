@@ -3,7 +3,7 @@
  * Lines are appended with O_APPEND in one write, so several daemons (and the guard during an
  * emergency, when the node manager may be dead) can write it safely.
  */
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** The catalogue of alert ids. Never renumber: operators match on them. */
@@ -50,6 +50,8 @@ export class AlertLog {
   readonly #path: string;
   readonly #server: string;
   readonly #daemon: string;
+  /** alerts that could not be written */
+  writeFailures = 0;
 
   constructor(path: string, server: string, daemon: string) {
     this.#path = path;
@@ -58,7 +60,11 @@ export class AlertLog {
     mkdirSync(dirname(path), { recursive: true });
   }
 
-  /** Appends one alert synchronously: it is on disk when this returns. */
+  /**
+   * Appends one alert synchronously: it is on disk when this returns. Never throws: an alert that
+   * cannot be written (a full disk during an incident) must not take the daemon down with it;
+   * the record is returned either way and `writeFailures` counts the losses.
+   */
   raise(id: AlertId, message: string, details: Record<string, string> = {}): AlertRecord {
     const record: AlertRecord = {
       id,
@@ -69,16 +75,49 @@ export class AlertLog {
       message,
       details,
     };
-    appendFileSync(this.#path, `${JSON.stringify(record)}\n`, { flag: 'a' });
+    try {
+      rotateIfLarge(this.#path);
+      appendFileSync(this.#path, `${JSON.stringify(record)}\n`, { flag: 'a' });
+    } catch {
+      this.writeFailures++;
+    }
     return record;
   }
 }
 
-/** The newest `limit` alerts of an alert log, oldest first; unreadable lines are skipped. */
+/** The alert log is kept to ALERT_LOG_MAX_BYTES, plus the previous file as `alerts.log.1`. */
+export const ALERT_LOG_MAX_BYTES = 10 * 1024 * 1024;
+
+function rotateIfLarge(path: string): void {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return;
+  }
+  // Two daemons may rotate at once; the loser's rename fails harmlessly or moves a fresh file.
+  if (size >= ALERT_LOG_MAX_BYTES) renameSync(path, `${path}.1`);
+}
+
+/** How much of the end of the alert log `readAlerts` looks at: a bounded, fast read. */
+const TAIL_BYTES = 2 * 1024 * 1024;
+
+/** The newest `limit` alerts of an alert log (from its last 2 MB), oldest first; unreadable lines are skipped. */
 export function readAlerts(path: string, limit = 100): AlertRecord[] {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const length = Math.min(size, TAIL_BYTES);
+      const buffer = Buffer.alloc(length);
+      readSync(fd, buffer, 0, length, size - length);
+      text = buffer.toString('utf8');
+      // A read that starts mid-file starts mid-line: drop that partial first line.
+      if (length < size) text = text.slice(text.indexOf('\n') + 1);
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return [];
   }

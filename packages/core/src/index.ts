@@ -27,5 +27,5 @@ export { Ledger, readLedger, type LedgerEntry } from './ledger.js';
 export { createLogger, flushLogger, type Logger } from './logger.js';
 export { osActionSteps, osActionsDryRun, runOsAction, type OsAction, type OsStep } from './os-actions.js';
 export { DAEMONS, PM2_NAMES, resolvePaths, type CoreDaemon, type DaemonName, type Paths } from './paths.js';
-export { isAlive, isGroupAlive, rssKb, signalGroup, sleep, waitGroupGone } from './process.js';
+export { isAlive, isGroupAlive, liveGroups, rssKb, signalGroup, sleep, waitGroupGone } from './process.js';
 export { RpcClient, RpcServer, callOnce, type CallOptions, type RpcHandler } from './rpc.js';

@@ -39,7 +39,11 @@ export function runOsAction(action: OsAction, env: NodeJS.ProcessEnv = process.e
     writeFileSync('/proc/sys/kernel/sysrq', '1');
     writeFileSync('/proc/sysrq-trigger', step.key);
   } else {
-    spawn(step.argv[0] as string, step.argv.slice(1), { stdio: 'ignore', detached: true }).unref();
+    // A missing command (no systemd) is an 'error' event, never an exception that kills the caller;
+    // the caller escalates (shutdown and reboot fall back to reset when the machine stays up).
+    const child = spawn(step.argv[0] as string, step.argv.slice(1), { stdio: 'ignore', detached: true });
+    child.on('error', () => undefined);
+    child.unref();
   }
   return text;
 }

@@ -19,21 +19,27 @@ export function isAlive(pid: number): boolean {
 }
 
 /**
- * True while a live process of the process group exists. kill(2) also reaches zombies, which
- * hold nothing but linger where the init process does not reap orphans (some containers and VMs),
- * so a group that kill(2) still sees is checked member by member in /proc.
+ * The process groups among `pgids` that still hold a live process, in one pass over /proc.
+ * kill(2) also reaches zombies, which hold nothing but linger where the init process does not
+ * reap orphans (some containers and VMs), so members are checked in /proc and zombies skipped.
  */
-export function isGroupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+export function liveGroups(pgids: Iterable<number>): Set<number> {
+  const wanted = new Set<number>();
+  for (const pgid of pgids) {
+    try {
+      process.kill(-pgid, 0);
+      wanted.add(pgid);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EPERM') wanted.add(pgid);
+    }
   }
+  const live = new Set<number>();
+  if (wanted.size === 0) return live;
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
   } catch {
-    return true;
+    return wanted;
   }
   for (const pid of pids) {
     let stat: string;
@@ -44,9 +50,18 @@ export function isGroupAlive(pgid: number): boolean {
     }
     // fields after "(comm) ": state ppid pgrp …
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+    const group = Number(pgrp);
+    if (wanted.has(group) && state !== 'Z' && state !== 'X') {
+      live.add(group);
+      if (live.size === wanted.size) break;
+    }
   }
-  return false;
+  return live;
+}
+
+/** True while a live (non-zombie) process of the process group exists. */
+export function isGroupAlive(pgid: number): boolean {
+  return liveGroups([pgid]).size > 0;
 }
 
 /** Polls until the group has no live process or `timeoutMs` passed; true when it is gone. */

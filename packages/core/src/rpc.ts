@@ -104,8 +104,15 @@ export class RpcServer {
         reply = await this.#answer(decoded.message);
       }
     }
+    let frame: Uint8Array;
     try {
-      await this.#queue.send([identity, encodeReply(reply)]);
+      frame = encodeReply(reply);
+    } catch (err) {
+      this.#log.error('reply does not encode', { error: String(err) });
+      frame = encodeReply({ id: reply.id ?? '', error: errorToWire(new TandemError('INTERNAL', `reply does not encode: ${String(err)}`)) });
+    }
+    try {
+      await this.#queue.send([identity, frame]);
     } catch (err) {
       if (!this.#router.closed) this.#log.warn('rpc reply not sent', { error: String(err) });
     }
