@@ -1,7 +1,8 @@
 // pm2 process file for one Tandem server: `pm2 start ecosystem.config.js`.
 // The five core daemons run with autorestart off: their death is the guard's business (an
 // emergency shutdown of this server), never a silent restart. The guard is restarted by pm2.
-// The configuration is validated before anything starts: a broken file starts nothing.
+// The configuration is validated before anything starts (scripts/preflight.mjs): a broken file
+// starts nothing.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const { join } = require('node:path');
@@ -17,19 +18,24 @@ const env = {
   ...(process.env.TANDEM_LOG_LEVEL ? { TANDEM_LOG_LEVEL: process.env.TANDEM_LOG_LEVEL } : {}),
 };
 
-const check = spawnSync(process.execPath, [join(root, 'packages/cli/dist/main.js'), 'config', 'validate', '--local', env.TANDEM_CONFIG], {
-  encoding: 'utf8',
-  env: { ...process.env, ...env },
-});
-if (check.status !== 0) {
-  throw new Error(`Tandem not started: ${(check.stderr || check.stdout || check.error?.message || 'configuration check failed').trim()}`);
+const check = spawnSync(process.execPath, [join(root, 'scripts/preflight.mjs')], { encoding: 'utf8', env: { ...process.env, ...env } });
+let preflight;
+try {
+  preflight = JSON.parse(check.stdout);
+} catch {
+  throw new Error(`Tandem not started: the configuration check failed: ${(check.stderr || check.error?.message || '').trim()}`);
+}
+if (!preflight.ok) {
+  throw new Error(`Tandem not started: configuration ${preflight.path} is invalid:\n  ${preflight.problems.join('\n  ')}`);
 }
 
 // The daemons hold small heaps: V8's size-optimised mode, a 1 MB young generation and no
 // helper threads cut each process's memory by about 14 MB.
 const node_args = ['--max-semi-space-size=1', '--optimize-for-size', '--single-threaded'];
 // pm2's metrics agent (pmx) is not loaded into the daemons: Tandem reports its own state.
-const lean = { node_args, pmx: false, automation: false };
+// treekill off: on a stop pm2 would otherwise signal every descendant of a daemon at once, and
+// the resources' processes would die under their stop scripts; each daemon stops its own.
+const lean = { node_args, pmx: false, automation: false, treekill: false };
 
 const core = (name, pkg, extra = {}) => ({
   name,
@@ -62,8 +68,8 @@ module.exports = {
     },
     core('tandem-nm', 'node-manager'),
     core('tandem-hb', 'heartbeat'),
-    // Stopping the resource controller stops every group, whose stop scripts may take time.
-    core('tandem-rc', 'resource-controller', { kill_timeout: 120000 }),
+    // Stopping the resource controller stops every group: pm2 waits as long as the stop scripts may take.
+    core('tandem-rc', 'resource-controller', { kill_timeout: preflight.rcKillTimeoutMs }),
     core('tandem-rm', 'resource-monitor'),
     core('tandem-md', 'mirror-agent'),
   ],

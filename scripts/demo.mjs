@@ -63,7 +63,8 @@ function stop() {
     return;
   }
   // Stop the groups in order first, then the daemons (a planned stop: no emergency).
-  tandem(['cluster', 'stop', '--timeout', '60000'], { stdio: ['ignore', 'inherit', 'ignore'] });
+  const stopped = tandem(['cluster', 'stop', '--timeout', '60000'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (stopped.status !== 0) console.error('the cluster service did not stop cleanly; stopping the daemons anyway');
   run(pm2, ['kill'], { stdio: ['ignore', 'ignore', 'inherit'] });
   console.log('demo stopped');
 }

@@ -124,8 +124,9 @@ ${opts.monitors ?? `  - { name: app-alive, type: pid, target: app, interval: 200
     return readAlerts(this.paths.alerts, 10_000);
   }
 
+  /** True once the emergency action has written its reason (the file exists before the echo writes). */
   emergencyRan() {
-    return existsSync(this.marker);
+    return existsSync(this.marker) && readFileSync(this.marker, 'utf8').trim().length > 0;
   }
 
   async waitFor(what, cond, timeoutMs = 15_000) {

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { TandemError, callOnce, localServerName, resolvePaths, validateConfigText } from '@tandem/core';
+import { TandemError, callOnce, localServerName, resolvePaths, validateConfigForServer, validateConfigText } from '@tandem/core';
 import { alertToJson, clusterStatusToJson, v1, type Reply, type RequestInit } from '@tandem/protocol';
 import { errorLine } from './errors.js';
 import { formatAlerts, formatProblems, formatStatus, toJsonText } from './format.js';
@@ -146,13 +146,8 @@ export async function configValidate(file: string | undefined, opts: CommonOptio
   let note = '';
   if (opts.local) {
     // What a server checks before it starts: the file, and that this server is in it.
-    const v = validateConfigText(text);
-    const server = localServerName();
-    problems = !v.ok
-      ? v.problems
-      : v.config.servers.some((s) => s.name === server)
-        ? []
-        : [`servers: this server "${server}" is not listed (set TANDEM_NODE or the host name)`];
+    const v = validateConfigForServer(text, localServerName());
+    problems = v.ok ? [] : v.problems;
   } else {
     try {
       const reply = await ask({ config: { action: v1.ConfigAction.CONFIG_ACTION_VALIDATE, yaml: text } }, opts.timeout ?? QUERY_TIMEOUT_MS);

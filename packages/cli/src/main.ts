@@ -12,6 +12,9 @@ import { EXIT, UsageError, errorLine, exitCodeFor } from './errors.js';
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+/** setTimeout takes at most 2^31-1 ms; a longer delay would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 interface Global {
   timeout: number | undefined;
 }
@@ -28,8 +31,8 @@ const cli = yargs(hideBin(process.argv))
     describe: 'how long to wait for tandem-nm, in ms (default: 5000 for queries, 600000 for operations)',
   })
   .check((argv) => {
-    if (argv.timeout !== undefined && !(Number.isInteger(argv.timeout) && argv.timeout > 0))
-      throw new UsageError('--timeout must be a positive number of milliseconds');
+    if (argv.timeout !== undefined && !(Number.isInteger(argv.timeout) && argv.timeout > 0 && argv.timeout <= MAX_TIMEOUT_MS))
+      throw new UsageError(`--timeout must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`);
     return true;
   })
   .command(

@@ -56,6 +56,17 @@ t.test('a bad argument is a usage error: exit 2 and one line', async (t) => {
   }
 });
 
+t.test('a --timeout beyond what setTimeout can wait (2^31-1 ms) is a usage error', async (t) => {
+  const home = emptyHome(t);
+  for (const value of ['2147483648', '1e12', '0', '1.5']) {
+    const r = await tandem(home, ['--timeout', value, 'status']);
+    t.equal(r.code, 2, `--timeout ${value}`);
+    t.match(r.stderr, /^tandem: --timeout must be a whole number of milliseconds from 1 to 2147483647\n$/);
+  }
+  const longest = await tandem(home, ['--timeout', '2147483647', 'status']);
+  t.equal(longest.code, 3, 'the largest timeout is accepted (and nm is not running)');
+});
+
 t.test('with no tandem-nm running a command exits 3 and says so', async (t) => {
   const home = emptyHome(t);
   const r = await tandem(home, ['status']);

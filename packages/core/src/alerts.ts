@@ -14,6 +14,8 @@ export const ALERTS = {
   'TND-NM-0004': { severity: 'info', what: 'cluster service resumed' },
   'TND-NM-0010': { severity: 'error', what: 'final action' },
   'TND-NM-0011': { severity: 'warning', what: 'reboot limit reached: shutdown or reboot skipped' },
+  'TND-NM-0012': { severity: 'warning', what: 'guard unreachable: the core daemons are not watched' },
+  'TND-NM-0013': { severity: 'critical', what: 'emergency could not be handed to the guard' },
   'TND-RC-0101': { severity: 'info', what: 'group started' },
   'TND-RC-0102': { severity: 'info', what: 'group stopped' },
   'TND-RC-0103': { severity: 'error', what: 'resource failed to start' },

@@ -3,7 +3,7 @@
  * the guard, event-loop stall detection, and an orderly stop on SIGINT/SIGTERM that says
  * goodbye to the guard (a planned stop is not a crash). Each daemon's main.ts calls runDaemon.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { decodeGuardReply, encodeLiveness } from '@tandem/protocol';
@@ -47,8 +47,8 @@ export interface DaemonOptions {
   /** a core daemon keeps a liveness connection to the guard */
   core: boolean;
   setup(ctx: DaemonContext): Promise<DaemonImpl>;
-  /** how long the orderly stop may take before the process exits anyway */
-  stopTimeoutMs?: number;
+  /** how long the orderly stop may take before the process exits anyway (default 20 s) */
+  stopTimeoutMs?: number | ((config: Config) => number);
 }
 
 /**
@@ -62,7 +62,9 @@ export function tickIntervalMs(stallLimitMs: number): number {
 
 /** Guard liveness: hello, a beat every tick, goodbye on a planned stop. */
 class GuardLink {
-  readonly #dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 100 });
+  // sendTimeout 0: when the guard is away and the queue is full, a send fails at once (and the
+  // beat is dropped) instead of piling up behind the unreachable guard.
+  readonly #dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 100, sendTimeout: 0 });
   readonly #name: CoreDaemon;
   readonly #stallLimitMs: number;
   #tail: Promise<void> = Promise.resolve();
@@ -141,9 +143,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
 
   let guard: GuardLink | undefined;
   let rpc: RpcServer | undefined;
+  let ticker: NodeJS.Timeout | undefined;
   const registryFile = join(paths.registry, `${opts.name}.json`);
 
   const fatal = async (message: string, err?: unknown): Promise<never> => {
+    // Serve nothing more while the log is flushed: this process is going down as a crash.
+    state = 'stopping';
+    clearInterval(ticker);
     log.error(message, err ? { error: String(err), stack: (err as Error).stack } : {});
     await flushLogger(log, 300);
     process.exit(EXIT.FATAL);
@@ -176,7 +182,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     state = 'stopping';
     log.info(`stopping: ${reason}`);
     clearInterval(ticker);
-    const timeout = new Promise((r) => setTimeout(r, opts.stopTimeoutMs ?? 20_000));
+    const budgetMs = typeof opts.stopTimeoutMs === 'function' ? opts.stopTimeoutMs(config) : (opts.stopTimeoutMs ?? 20_000);
+    const timeout = new Promise((r) => setTimeout(r, budgetMs));
     try {
       await Promise.race([impl.stop(reason), timeout]);
     } catch (err) {
@@ -198,7 +205,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       void flushLogger(log, 200).then(() => process.exit(EXIT.OK));
     });
     guard.hello(startedMs);
-    writeFileSync(registryFile, JSON.stringify({ daemon: opts.name, pid: process.pid, startedMs }));
+    // Atomically (temp file + rename): a guard restarting right now must never read half of it.
+    writeFileSync(`${registryFile}.tmp`, JSON.stringify({ daemon: opts.name, pid: process.pid, startedMs }));
+    renameSync(`${registryFile}.tmp`, registryFile);
   }
 
   // Stall detection: a tick that comes late by more than the stall limit means this process
@@ -206,7 +215,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   const tickMs = tickIntervalMs(config.cluster.stallLimitMs);
   let expected = Date.now() + tickMs;
   let maxLateness = 0;
-  const ticker = setInterval(() => {
+  ticker = setInterval(() => {
     const now = Date.now();
     const lateness = Math.max(0, now - expected);
     expected = now + tickMs;

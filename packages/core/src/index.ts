@@ -5,7 +5,15 @@
  */
 export { ALERTS, AlertLog, readAlerts, type AlertId, type AlertRecord } from './alerts.js';
 export { CONFIG_SCHEMA, EMERGENCY_ACTIONS, MONITOR_FINAL_ACTIONS, START_FINAL_ACTIONS, STOP_FINAL_ACTIONS } from './config/schema.js';
-export { findCycle, jsonPointerToPath, loadConfig, localServerName, validateConfigText, type Validation } from './config/load.js';
+export {
+  findCycle,
+  jsonPointerToPath,
+  loadConfig,
+  localServerName,
+  validateConfigForServer,
+  validateConfigText,
+  type Validation,
+} from './config/load.js';
 export type {
   Config,
   EmergencyAction,

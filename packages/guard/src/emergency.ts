@@ -4,10 +4,10 @@
  * await and no logging stand between the trigger and the SIGKILLs.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import {
   Ledger,
-  isGroupAlive,
+  liveGroups,
   readLedger,
   runOsAction,
   signalGroup,
@@ -26,50 +26,12 @@ import {
 export const EXEC_TIMEOUT_MS = 30_000;
 const POLL_MS = 1;
 
-/**
- * The process groups, among `pgids`, that still hold a process that is not a zombie.
- * kill(-pgid, 0) alone also succeeds for zombies, which have released everything and may wait
- * for a slow reaper (an orphan's reaper is init), so positive answers are confirmed from /proc,
- * in one pass over it for all groups.
- */
-export function groupsHoldingProcesses(pgids: readonly number[]): Set<number> {
-  const signalled = new Set(pgids.filter((p) => isGroupAlive(p)));
-  if (signalled.size === 0) return signalled;
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
-  } catch {
-    return signalled;
-  }
-  const holding = new Set<number>();
-  for (const pid of pids) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // exited while we looked
-    }
-    const { state, pgrp } = parseStat(stat);
-    if (signalled.has(pgrp) && state !== 'Z' && state !== 'X') holding.add(pgrp);
-  }
-  return holding;
-}
-
-export function groupHoldsProcesses(pgid: number): boolean {
-  return groupsHoldingProcesses([pgid]).size > 0;
-}
-
-/** State and process group of a /proc/<pid>/stat line: "pid (comm) state ppid pgrp ...". */
-function parseStat(stat: string): { state: string; pgrp: number } {
-  // comm may hold spaces and parentheses, so cut at the last ')'
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { state: fields[0] ?? '', pgrp: Number(fields[2]) };
-}
-
 /** The guard's own process group: never a target, whatever the ledger says. */
 const OWN_PGRP = (() => {
   try {
-    return parseStat(readFileSync('/proc/self/stat', 'utf8')).pgrp;
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so cut at the last ')'
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
   } catch {
     return process.pid;
   }
@@ -108,24 +70,34 @@ export interface Release {
   /** groups still holding processes at the deadline */
   stuck: LedgerEntry[];
   elapsedMs: number;
+  /** why released entries could not be cleared from the ledger (they stay for the next emergency or an operator) */
+  ledgerError?: string;
 }
 
-/** Step 1b: waits until every killed group is gone or the deadline passes; clears the ledger of the released ones. */
+/**
+ * Step 1b: waits until every killed group is gone or the deadline passes; clears the ledger of
+ * the released ones. Each poll is one pass over /proc for all pending groups. Never throws: a
+ * ledger that cannot be cleared must not stop the action and the fence.
+ */
 export async function awaitRelease(kill: GroupKill, ledgerDir: string, deadlineMs: number): Promise<Release> {
   let pending = kill.entries;
   const released: LedgerEntry[] = [];
   for (;;) {
-    const holding = groupsHoldingProcesses(pending.map((e) => e.pgid));
+    const holding = liveGroups(pending.map((e) => e.pgid));
     for (const e of pending) if (!holding.has(e.pgid)) released.push(e);
     pending = pending.filter((e) => holding.has(e.pgid));
     if (pending.length === 0 || performance.now() - kill.startedAt >= deadlineMs) break;
     for (const e of pending) signalGroup(e.pgid, 'SIGKILL'); // a member forked after the first signal
     await sleep(POLL_MS);
   }
-  const elapsedMs = Math.round(performance.now() - kill.startedAt);
-  const ledger = new Ledger(ledgerDir);
-  for (const e of released) ledger.clear(e);
-  return { released, stuck: pending, elapsedMs };
+  const release: Release = { released, stuck: pending, elapsedMs: Math.round(performance.now() - kill.startedAt) };
+  try {
+    const ledger = new Ledger(ledgerDir);
+    for (const e of released) ledger.clear(e);
+  } catch (err) {
+    release.ledgerError = (err as Error).message;
+  }
+  return release;
 }
 
 /** What the configured action amounts to. */
@@ -152,6 +124,12 @@ export function emergencyEnv(base: NodeJS.ProcessEnv, reason: string, server: st
   return { ...base, TANDEM_EMERGENCY_REASON: reason, TANDEM_SERVER_NAME: server };
 }
 
+/**
+ * How long after the command's exit its stderr may stay open. A command that leaves a background
+ * process holding stderr has still finished: its outcome is reported without waiting for that process.
+ */
+const STDERR_CLOSE_GRACE_MS = 200;
+
 /** Runs the emergency command with /bin/sh -c, bounded; resolves with a description of the outcome. */
 export function runEmergencyCommand(command: string, env: NodeJS.ProcessEnv, timeoutMs = EXEC_TIMEOUT_MS): Promise<string> {
   return new Promise((resolve) => {
@@ -160,18 +138,32 @@ export function runEmergencyCommand(command: string, env: NodeJS.ProcessEnv, tim
     child.stderr.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-400);
     });
+    let finished = false;
+    let grace: NodeJS.Timeout | undefined;
+    const done = (outcome: string): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      clearTimeout(grace);
+      resolve(outcome);
+    };
     const timer = setTimeout(() => {
       if (child.pid) signalGroup(child.pid, 'SIGKILL');
-      resolve(`command "${command}" timed out after ${timeoutMs} ms and was killed`);
+      done(`command "${command}" timed out after ${timeoutMs} ms and was killed`);
     }, timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve(`command "${command}" could not run: ${err.message}`);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
+    const outcome = (code: number | null, signal: NodeJS.Signals | null): string => {
       const how = signal ? `was killed by ${signal}` : `exited with ${code}`;
-      resolve(`command "${command}" ${how}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
+      return `command "${command}" ${how}${stderr.trim() ? `: ${stderr.trim()}` : ''}`;
+    };
+    child.on('error', (err) => done(`command "${command}" could not run: ${err.message}`));
+    // 'close' comes once stderr is drained too, so the message is complete; 'exit' may come first.
+    child.on('close', (code, signal) => done(outcome(code, signal)));
+    child.on('exit', (code, signal) => {
+      if (finished) return;
+      grace = setTimeout(() => {
+        child.stderr.destroy();
+        done(outcome(code, signal));
+      }, STDERR_CLOSE_GRACE_MS);
     });
   });
 }
@@ -227,25 +219,54 @@ export async function runEmergency(ctx: EmergencyContext, trigger: Trigger, fenc
   const kill = killLedgerGroups(ctx.paths.ledger);
   const release = await awaitRelease(kill, ctx.paths.ledger, ctx.config.cluster.emergency.deadlineMs);
 
-  const details = {
+  // Bookkeeping comes next; none of it may keep the action and the fence from running.
+  const details: Record<string, string> = {
     reason: trigger.reason,
     released: describe(release.released),
     stuck: describe(release.stuck),
     elapsedMs: String(release.elapsedMs),
   };
-  if (trigger.alert) ctx.alerts.raise(trigger.alert, trigger.reason);
+  if (release.ledgerError) details['ledgerError'] = release.ledgerError;
+  const alert = trigger.alert;
+  if (alert) bestEffort(ctx, 'the trigger alert', () => ctx.alerts.raise(alert, trigger.reason));
   const summary = release.stuck.length
-    ? `emergency: ${trigger.reason}; released ${release.released.length} process group(s) in ${release.elapsedMs} ms, ${release.stuck.length} still alive at the deadline: ${details.stuck}`
+    ? `emergency: ${trigger.reason}; released ${release.released.length} process group(s) in ${release.elapsedMs} ms, ${release.stuck.length} still alive at the deadline: ${details['stuck']}`
     : `emergency: ${trigger.reason}; released ${release.released.length} process group(s) in ${release.elapsedMs} ms`;
-  ctx.alerts.raise('TND-GD-0903', summary, details);
-  syncFile(ctx.paths.alerts);
-  ctx.log.error(summary, details);
+  bestEffort(ctx, 'the release alert', () => ctx.alerts.raise('TND-GD-0903', summary, details));
+  bestEffort(ctx, 'syncing the alert log', () => syncFile(ctx.paths.alerts));
+  bestEffort(ctx, 'logging the release', () => ctx.log.error(summary, details));
 
-  const [action, fenced] = await Promise.all([runAction(ctx, trigger.reason), fence()]);
-  ctx.alerts.raise('TND-GD-0904', `emergency action ${ctx.config.cluster.emergency.action}: ${action}`, { fence: fenced });
-  syncFile(ctx.paths.alerts);
-  ctx.log.error(`emergency action ${ctx.config.cluster.emergency.action}: ${action}`, { fence: fenced });
+  const [action, fenced] = await Promise.all([
+    settle(() => runAction(ctx, trigger.reason), 'the action failed'),
+    settle(fence, 'the fence failed'),
+  ]);
+  const message = `emergency action ${ctx.config.cluster.emergency.action}: ${action}`;
+  bestEffort(ctx, 'the action alert', () => ctx.alerts.raise('TND-GD-0904', message, { fence: fenced }));
+  bestEffort(ctx, 'syncing the alert log', () => syncFile(ctx.paths.alerts));
+  bestEffort(ctx, 'logging the action', () => ctx.log.error(message, { fence: fenced }));
   return { release, action };
+}
+
+/** Runs one bookkeeping step of the procedure; its failure is logged if the logger still works, and never thrown. */
+function bestEffort(ctx: EmergencyContext, what: string, step: () => unknown): void {
+  try {
+    step();
+  } catch (err) {
+    try {
+      ctx.log.error(`emergency: ${what} failed; the procedure goes on`, { error: String(err) });
+    } catch {
+      // the logger is what failed: nothing is left to tell
+    }
+  }
+}
+
+/** The outcome of an effect as a description, whether it resolved, rejected or threw. */
+async function settle(effect: () => Promise<string>, failed: string): Promise<string> {
+  try {
+    return await effect();
+  } catch (err) {
+    return `${failed}: ${(err as Error).message}`;
+  }
 }
 
 function osAction(ctx: EmergencyContext, action: OsAction): string {
@@ -272,11 +293,9 @@ async function runAction(ctx: EmergencyContext, reason: string): Promise<string>
       const afterMs = ctx.config.cluster.heartbeat.timeoutMs;
       setTimeout(() => {
         const escalated = osAction(ctx, escalateTo);
-        ctx.alerts.raise(
-          'TND-GD-0904',
-          `emergency action ${plan.action} did not complete within ${afterMs} ms: escalated to ${escalateTo}: ${escalated}`,
-        );
-        syncFile(ctx.paths.alerts);
+        const message = `emergency action ${plan.action} did not complete within ${afterMs} ms: escalated to ${escalateTo}: ${escalated}`;
+        bestEffort(ctx, 'the escalation alert', () => ctx.alerts.raise('TND-GD-0904', message));
+        bestEffort(ctx, 'syncing the alert log', () => syncFile(ctx.paths.alerts));
       }, afterMs);
       return `${done}; escalates to ${escalateTo} if this server is still up in ${afterMs} ms`;
     }

@@ -7,7 +7,17 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { PROTOCOL_REVISION, decodeLiveness, encodeGuardReply, type Liveness, type Request } from '@tandem/protocol';
-import { DAEMONS, PM2_NAMES, TandemError, isAlive, sleep, tickIntervalMs, type CoreDaemon, type DaemonContext, type DaemonImpl } from '@tandem/core';
+import {
+  DAEMONS,
+  PM2_NAMES,
+  TandemError,
+  isAlive,
+  sleep,
+  tickIntervalMs,
+  type CoreDaemon,
+  type DaemonContext,
+  type DaemonImpl,
+} from '@tandem/core';
 import { runEmergency, type Trigger } from './emergency.js';
 import { guardWasLate, judge, type DaemonWatch } from './verdict.js';
 
@@ -22,6 +32,21 @@ const EXIT_WATCH_MS = 250;
 export const FENCE_GRACE_MS = 300;
 const BAD_FRAME_LOG_INTERVAL_MS = 10_000;
 
+/** A daemon instance, as its hello introduced it. */
+interface Instance {
+  pid: number;
+  peer: Buffer;
+  stallLimitMs: number;
+}
+
+/** Whom the procedure fences: captured when it is triggered, so a daemon started afterwards is not touched. */
+interface FenceTarget {
+  pid: number;
+  daemon: CoreDaemon;
+  /** its liveness connection, if known: where the fenced reply goes */
+  peer?: Buffer;
+}
+
 interface Channel {
   router: zmq.Router;
   /** routing id of the daemon's current connection (from its last valid frame) */
@@ -34,11 +59,15 @@ export class Guard implements DaemonImpl {
   readonly #channels = new Map<CoreDaemon, Channel>();
   readonly #watches = new Map<CoreDaemon, DaemonWatch>();
   readonly #exitWatch = new Set<CoreDaemon>();
+  /** second instances that said hello while the watched one still ran */
+  readonly #intruders = new Map<CoreDaemon, Instance>();
   #state: GuardState = 'watching';
   #checkTimer: NodeJS.Timeout | undefined;
   #lastCheckMs = Date.now();
   #badFrames = 0;
   #lastBadLogMs = 0;
+  #intruderHellos = 0;
+  #lastIntruderLogMs = 0;
   #emergencies = 0;
 
   readonly #checkIntervalMs: number;
@@ -54,6 +83,11 @@ export class Guard implements DaemonImpl {
 
   get badFrames(): number {
     return this.#badFrames;
+  }
+
+  /** hellos from a second instance of a daemon whose first instance was still running */
+  get intruderHellos(): number {
+    return this.#intruderHellos;
   }
 
   async start(): Promise<void> {
@@ -145,18 +179,43 @@ export class Guard implements DaemonImpl {
   }
 
   #onHello(daemon: CoreDaemon, channel: Channel, peer: Buffer, m: Liveness): void {
+    const stallLimitMs = m.stallLimitMs > 0 ? m.stallLimitMs : this.#ctx.config.cluster.stallLimitMs;
     const previous = this.#watches.get(daemon);
     if (previous && previous.pid !== m.pid && this.#state === 'watching') {
-      // A new instance while the old one is registered: the old one must have gone as planned.
+      // A new instance while the old one is watched: an old one that is gone is judged now.
       if (this.#checkDaemon(daemon, true)) return;
+      if (previous.state === 'running' && isAlive(previous.pid)) {
+        // Two instances at once is a fault. The first stays watched, so its death or stall is
+        // judged as usual; the second is adopted only once the first has left as planned.
+        this.#intruders.set(daemon, { pid: m.pid, peer, stallLimitMs });
+        this.#intruderHellos++;
+        const now = Date.now();
+        if (now - this.#lastIntruderLogMs > BAD_FRAME_LOG_INTERVAL_MS) {
+          this.#lastIntruderLogMs = now;
+          this.#ctx.log.warn(
+            `a second ${PM2_NAMES[daemon]} said hello while the first still runs: it is not watched until the first has left`,
+            {
+              pid: m.pid,
+              watchedPid: previous.pid,
+              intruderHellos: this.#intruderHellos,
+            },
+          );
+        }
+        return;
+      }
     }
+    this.#intruders.delete(daemon);
+    this.#watch(daemon, channel, { pid: m.pid, peer, stallLimitMs });
+  }
+
+  #watch(daemon: CoreDaemon, channel: Channel, instance: Instance): void {
+    const { pid, peer, stallLimitMs } = instance;
     channel.peer = peer;
-    const stallLimitMs = m.stallLimitMs > 0 ? m.stallLimitMs : this.#ctx.config.cluster.stallLimitMs;
-    this.#watches.set(daemon, { daemon, pid: m.pid, lastBeatMs: Date.now(), stallLimitMs, state: 'running' });
-    this.#ctx.log.info(`${PM2_NAMES[daemon]} said hello`, { pid: m.pid, stallLimitMs });
+    this.#watches.set(daemon, { daemon, pid, lastBeatMs: Date.now(), stallLimitMs, state: 'running' });
+    this.#ctx.log.info(`${PM2_NAMES[daemon]} said hello`, { pid, stallLimitMs });
     if (this.#state === 'fenced') {
       this.#state = 'watching';
-      this.#ctx.log.warn(`the guard is armed again: ${PM2_NAMES[daemon]} started (pid ${m.pid})`);
+      this.#ctx.log.warn(`the guard is armed again: ${PM2_NAMES[daemon]} started (pid ${pid})`);
     }
   }
 
@@ -209,22 +268,37 @@ export class Guard implements DaemonImpl {
     if (this.#state !== 'watching') return;
     for (const [daemon, watch] of this.#watches) {
       if (watch.state === 'stopped') {
-        if (!isAlive(watch.pid)) this.#watches.delete(daemon); // gone as planned: forget its pid before it is reused
+        if (!isAlive(watch.pid)) {
+          this.#watches.delete(daemon); // gone as planned: forget its pid before it is reused
+          this.#adoptIntruder(daemon);
+        }
       } else if (this.#checkDaemon(daemon, !late)) {
         return;
       }
     }
   }
 
+  /** The second instance of a daemon whose first has left as planned is watched now, if it still runs. */
+  #adoptIntruder(daemon: CoreDaemon): void {
+    const intruder = this.#intruders.get(daemon);
+    const channel = this.#channels.get(daemon);
+    this.#intruders.delete(daemon);
+    if (!intruder || !channel || !isAlive(intruder.pid)) return;
+    this.#watch(daemon, channel, intruder);
+  }
+
   /** Starts the procedure unless one ran already; the groups are killed when this returns. */
   #emergency(trigger: Trigger): boolean {
     if (this.#state !== 'watching') return false;
     this.#state = 'emergency';
-    // A daemon that said goodbye is leaving on its own; the rest are fenced.
-    const toFence = [...this.#watches.values()].filter((w) => w.state === 'running');
-    this.#watches.clear();
     const n = ++this.#emergencies;
-    runEmergency(this.#ctx, trigger, () => this.#fence(toFence))
+    let targets: FenceTarget[] = [];
+    const procedure = runEmergency(this.#ctx, trigger, () => this.#fence(targets));
+    // The groups are killed; before anything else runs, note whom the procedure fences.
+    targets = this.#fenceTargets();
+    this.#watches.clear();
+    this.#intruders.clear();
+    procedure
       .catch((err: unknown) => this.#ctx.log.error('emergency procedure failed', { error: String(err), stack: (err as Error).stack }))
       .finally(() => {
         // Daemons that said hello while the procedure ran belong to a fresh start: watch them.
@@ -234,26 +308,40 @@ export class Guard implements DaemonImpl {
     return true;
   }
 
-  /** Tells every surviving core daemon it is fenced, kills those still alive after the grace, removes their registrations. */
-  async #fence(watches: DaemonWatch[]): Promise<string> {
-    const targets = new Map<number, CoreDaemon>();
-    for (const w of watches) targets.set(w.pid, w.daemon);
+  /**
+   * The core daemons this server runs now: the watched ones (a daemon that said goodbye is leaving
+   * on its own), second instances, and any other registered one, each with its connection if known.
+   */
+  #fenceTargets(): FenceTarget[] {
+    const targets = new Map<number, FenceTarget>();
+    const leaving = new Set<number>();
+    for (const w of this.#watches.values()) {
+      if (w.state === 'running') targets.set(w.pid, { pid: w.pid, daemon: w.daemon, peer: this.#channels.get(w.daemon)?.peer });
+      else leaving.add(w.pid);
+    }
+    for (const [daemon, i] of this.#intruders) if (!targets.has(i.pid)) targets.set(i.pid, { pid: i.pid, daemon, peer: i.peer });
     for (const daemon of DAEMONS) {
       const reg = readRegistry(this.#registryFile(daemon));
-      if (reg && !targets.has(reg.pid)) targets.set(reg.pid, daemon);
+      if (reg && !targets.has(reg.pid) && !leaving.has(reg.pid)) targets.set(reg.pid, { pid: reg.pid, daemon });
     }
+    return [...targets.values()];
+  }
+
+  /** Tells the targets they are fenced, kills those still alive after the grace, removes their registrations. */
+  async #fence(targets: FenceTarget[]): Promise<string> {
     const told: string[] = [];
-    for (const [pid, daemon] of targets) {
+    for (const { pid, daemon, peer } of targets) {
       const channel = this.#channels.get(daemon);
-      if (!isAlive(pid) || !channel?.peer) continue;
-      const frames = [channel.peer, encodeGuardReply({ fenced: true })];
+      if (!isAlive(pid) || !channel || !peer) continue;
+      const frames = [peer, encodeGuardReply({ fenced: true })];
       channel.sending = channel.sending.then(() => channel.router.send(frames)).catch(() => undefined);
       told.push(PM2_NAMES[daemon]);
     }
     const until = Date.now() + FENCE_GRACE_MS;
-    while (Date.now() < until && [...targets.keys()].some(isAlive)) await sleep(10);
+    while (Date.now() < until && targets.some((target) => isAlive(target.pid))) await sleep(10);
     const killed: string[] = [];
-    for (const [pid, daemon] of targets) {
+    const kept: string[] = [];
+    for (const { pid, daemon } of targets) {
       if (isAlive(pid)) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -262,10 +350,15 @@ export class Guard implements DaemonImpl {
           killed.push(`${PM2_NAMES[daemon]} (pid ${pid}) could not be killed: ${(err as Error).message}`);
         }
       }
-      const reg = readRegistry(this.#registryFile(daemon));
-      if (reg?.pid === pid) rmSync(this.#registryFile(daemon), { force: true });
+      try {
+        const reg = readRegistry(this.#registryFile(daemon));
+        if (reg?.pid === pid) rmSync(this.#registryFile(daemon), { force: true });
+      } catch (err) {
+        kept.push(`${PM2_NAMES[daemon]}: ${(err as Error).message}`);
+      }
     }
-    return `told to exit: ${told.join(', ') || 'none'}; killed: ${killed.join(', ') || 'none'}`;
+    const outcome = `told to exit: ${told.join(', ') || 'none'}; killed: ${killed.join(', ') || 'none'}`;
+    return kept.length ? `${outcome}; registrations not removed: ${kept.join(', ')}` : outcome;
   }
 }
 

@@ -8,8 +8,6 @@ export {
   EXEC_TIMEOUT_MS,
   awaitRelease,
   emergencyEnv,
-  groupHoldsProcesses,
-  groupsHoldingProcesses,
   killLedgerGroups,
   planAction,
   runEmergency,

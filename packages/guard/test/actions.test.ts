@@ -1,5 +1,5 @@
 import t from 'tap';
-import { osActionSteps, osActionsDryRun, runOsAction } from '@tandem/core';
+import { isAlive, osActionSteps, osActionsDryRun, runOsAction } from '@tandem/core';
 import { emergencyEnv, planAction, runEmergencyCommand } from '@tandem/guard';
 
 t.test('each OS action has its command line', async (t) => {
@@ -46,4 +46,25 @@ t.test('the emergency command sees the reason and the server name', async (t) =>
 t.test('an emergency command that hangs is killed at its timeout', async (t) => {
   const out = await runEmergencyCommand('sleep 30', { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, 200);
   t.equal(out, 'command "sleep 30" timed out after 200 ms and was killed');
+});
+
+const PATH_ONLY = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' };
+
+t.test('the outcome holds what was written to stderr after the shell exited, until stderr closed', async (t) => {
+  // A subshell writes once the shell has exited and been reaped, which is when 'exit' fires:
+  // an outcome taken at 'exit' would miss the line; taken at 'close' it is complete.
+  const out = await runEmergencyCommand('p=$$; (while kill -0 "$p" 2>/dev/null; do :; done; echo late line >&2) & exit 5', PATH_ONLY);
+  t.match(out, /exited with 5: late line$/);
+});
+
+t.test('a command that leaves a process holding its stderr is reported when it exits, not at the timeout', async (t) => {
+  const started = Date.now();
+  const out = await runEmergencyCommand('sleep 30 >&2 & echo "$!" >&2; exit 0', PATH_ONLY, 10_000);
+  const pid = Number(/exited with 0: (\d+)$/.exec(out)?.[1]);
+  t.teardown(() => {
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  t.match(out, /^command ".*" exited with 0: \d+$/);
+  t.ok(Date.now() - started < 5000, 'it did not wait for the background process');
+  t.ok(isAlive(pid), 'the background process was left alone');
 });

@@ -6,6 +6,7 @@ import {
   AlertLog,
   Ledger,
   createLogger,
+  isGroupAlive,
   readAlerts,
   resolvePaths,
   signalGroup,
@@ -13,7 +14,7 @@ import {
   validateConfigText,
   type Config,
 } from '@tandem/core';
-import { groupHoldsProcesses, runEmergency, type EmergencyContext } from '@tandem/guard';
+import { runEmergency, type EmergencyContext } from '@tandem/guard';
 
 function configFor(emergency: string, heartbeat = '{ interval: 100ms, timeout: 1s }'): Config {
   const v = validateConfigText(`
@@ -96,7 +97,7 @@ t.test('the emergency procedure kills every recorded process group, clears the l
   });
 
   t.same(
-    pgids.map((p) => groupHoldsProcesses(p)),
+    pgids.map((p) => isGroupAlive(p)),
     [false, false],
     'no process of either group is left',
   );
@@ -129,7 +130,7 @@ t.test('the kill is sent before the procedure first yields', async (t) => {
     [],
   );
   await done;
-  t.equal(groupHoldsProcesses(pgid), false);
+  t.equal(isGroupAlive(pgid), false);
   t.same(
     readAlerts(ctx.paths.alerts).map((a) => a.id),
     ['TND-GD-0903', 'TND-GD-0904'],
@@ -164,4 +165,48 @@ t.test('a reboot in dry-run says what it would do and escalates to reset after t
     last?.message,
     'emergency action reboot did not complete within 300 ms: escalated to reset: dry-run: echo b > /proc/sysrq-trigger',
   );
+});
+
+t.test('a logger that throws keeps neither the action nor the fence from running', async (t) => {
+  const ctx = setup(t, configFor('{ action: stop-services }'));
+  const pgid = spawnGroup(t, ctx.dir);
+  new Ledger(ctx.paths.ledger).record({ kind: 'process-group', pgid, group: 'web', resource: 'app', owner: 'rc' });
+  await until('both sleeps of the group', () => membersOf(pgid).length >= 2);
+  let logCalls = 0;
+  const broken = new Proxy(ctx.log, {
+    get: (target, prop, receiver) =>
+      prop === 'error'
+        ? () => {
+            logCalls++;
+            throw new Error('EROFS: read-only file system');
+          }
+        : Reflect.get(target, prop, receiver),
+  });
+  let fenced = false;
+  const outcome = await runEmergency(
+    { ...ctx, log: broken },
+    { reason: 'tandem-rc exited unexpectedly', alert: 'TND-GD-0901' },
+    async () => {
+      fenced = true;
+      return 'fenced';
+    },
+  );
+  t.ok(logCalls > 0, 'the logger was called, and threw');
+  t.equal(isGroupAlive(pgid), false, 'the group was killed');
+  t.ok(fenced, 'the fence ran');
+  t.equal(outcome.action, 'Tandem services stopped', 'the action ran');
+  t.same(
+    readAlerts(ctx.paths.alerts).map((a) => a.id),
+    ['TND-GD-0901', 'TND-GD-0903', 'TND-GD-0904'],
+    'the alerts were all written',
+  );
+});
+
+t.test('a fence that fails is reported in the action alert, not thrown', async (t) => {
+  const ctx = setup(t, configFor('{ action: stop-services }'));
+  const outcome = await runEmergency(ctx, { reason: 'requested' }, async () => {
+    throw new Error('socket closed');
+  });
+  t.equal(outcome.action, 'Tandem services stopped');
+  t.equal(readAlerts(ctx.paths.alerts).at(-1)?.details['fence'], 'the fence failed: socket closed');
 });

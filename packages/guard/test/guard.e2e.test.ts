@@ -6,13 +6,27 @@ import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import * as zmq from 'zeromq';
 import { encodeLiveness } from '@tandem/protocol';
-import { DAEMONS, Ledger, callOnce, readAlerts, resolvePaths, signalGroup, sleep, type CoreDaemon, type Paths } from '@tandem/core';
-import { groupHoldsProcesses, groupsHoldingProcesses } from '@tandem/guard';
+import {
+  DAEMONS,
+  Ledger,
+  callOnce,
+  isGroupAlive,
+  liveGroups,
+  readAlerts,
+  resolvePaths,
+  signalGroup,
+  sleep,
+  tickIntervalMs,
+  type CoreDaemon,
+  type Paths,
+} from '@tandem/core';
 
 const GUARD_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const FAKE_DAEMON = fileURLToPath(new URL('./fixtures/fake-daemon.mjs', import.meta.url));
 const HEARTBEAT_TIMEOUT_MS = 2000;
 const STALL_LIMIT_MS = 800;
+/** The guard checks, and the (fake) daemons beat, this often. */
+const TICK_MS = tickIntervalMs(STALL_LIMIT_MS);
 
 interface Server {
   dir: string;
@@ -111,22 +125,21 @@ t.test(
       const nm = await startFake(t, s, 'nm');
       const rc = await startFake(t, s, 'rc'); // a fresh hello re-arms a fenced guard
       const pgids = [recordGroup(t, s, `app${round}a`), recordGroup(t, s, `app${round}b`)];
-      await until('the groups to run', () => pgids.every(groupHoldsProcesses));
+      await until('the groups to run', () => pgids.every(isGroupAlive));
 
       const killedAt = performance.now();
       const killedAtMs = Date.now();
       rc.kill('SIGKILL');
-      while (groupsHoldingProcesses(pgids).size > 0) {
+      while (liveGroups(pgids).size > 0) {
         if (performance.now() - killedAt > 10_000) throw new Error('the groups outlived the emergency');
         await sleep(1);
       }
       const latencyMs = performance.now() - killedAt;
       latencies.push(latencyMs);
 
-      t.ok(
-        latencyMs < HEARTBEAT_TIMEOUT_MS,
-        `round ${round}: the groups were gone ${latencyMs.toFixed(1)} ms after the SIGKILL, before the heartbeat timeout`,
-      );
+      // The safety bound only: the peers take over after the heartbeat timeout, so the groups must be
+      // gone before it. How fast is measured in bench/; the figure is printed below.
+      t.ok(latencyMs < HEARTBEAT_TIMEOUT_MS, `round ${round}: the groups were gone before the heartbeat timeout`);
       await until('the emergency command', () => markerLines(s).length === round);
       t.match(markerLines(s)[round - 1], new RegExp(`^tandem-rc exited unexpectedly \\(pid ${rc.pid}\\)$`));
       await until('nm to be fenced', () => exited(nm));
@@ -174,6 +187,35 @@ t.test('a daemon that says goodbye before it exits is not a crash', async (t) =>
   t.same(markerLines(s), [`tandem-hb exited unexpectedly (pid ${hb.pid})`]);
 });
 
+t.test('a second instance of a running daemon is a fault: the first stays watched, and its death is judged', async (t) => {
+  const s = server(t);
+  await startGuard(s);
+  const first = await startFake(t, s, 'rc');
+  const second = await startFake(t, s, 'rc');
+  t.match(guardLog(s), /a second tandem-rc said hello while the first still runs/, 'the second hello is logged as a fault');
+  first.kill('SIGKILL');
+  await until('the emergency command', () => markerLines(s).length === 1);
+  t.equal(markerLines(s)[0], `tandem-rc exited unexpectedly (pid ${first.pid})`, "the first instance's death was judged");
+  await until('the second instance to be fenced', () => exited(second));
+  await until('the procedure to finish', () => readAlerts(s.paths.alerts).some((a) => a.id === 'TND-GD-0904'));
+  t.match(readAlerts(s.paths.alerts).find((a) => a.id === 'TND-GD-0904')?.details['fence'], /told to exit: tandem-rc/);
+});
+
+t.test('the second instance is watched once the first has left as planned', async (t) => {
+  const s = server(t);
+  await startGuard(s);
+  const first = await startFake(t, s, 'rc');
+  const second = await startFake(t, s, 'rc');
+  first.kill('SIGTERM');
+  await until('the first to leave', () => exited(first));
+  const watched = (line: string): boolean => line.includes('"message":"tandem-rc said hello"') && line.includes(`"pid":${second.pid}`);
+  await until('the second to be watched', () => guardLog(s).split('\n').some(watched));
+  second.kill('SIGSTOP');
+  t.teardown(() => void second.kill('SIGKILL'));
+  await until('the emergency command', () => markerLines(s).length === 1);
+  t.match(markerLines(s)[0], new RegExp(`^tandem-rc stalled for \\d+ ms \\(limit ${STALL_LIMIT_MS} ms, pid ${second.pid}\\)$`));
+});
+
 t.test('a daemon that stops beating is declared stalled and killed', async (t) => {
   const s = server(t);
   await startGuard(s);
@@ -184,8 +226,10 @@ t.test('a daemon that stops beating is declared stalled and killed', async (t) =
   await until('the emergency command', () => markerLines(s).length === 1);
   const waitedMs = Date.now() - stoppedAt;
   t.match(markerLines(s)[0], new RegExp(`^tandem-md stalled for \\d+ ms \\(limit ${STALL_LIMIT_MS} ms, pid ${md.pid}\\)$`));
-  t.ok(waitedMs >= STALL_LIMIT_MS, `declared after ${waitedMs} ms, not before the stall limit`);
-  t.equal(groupHoldsProcesses(pgid), false, 'its groups were killed');
+  // The guard counts from the last beat it heard, which may precede the SIGSTOP by a beat period
+  // (and its check may see it up to one check interval late).
+  t.ok(waitedMs >= STALL_LIMIT_MS - 2 * TICK_MS, `declared after ${waitedMs} ms, not before the stall limit counted from the last beat`);
+  t.equal(isGroupAlive(pgid), false, 'its groups were killed');
   await until('the stalled daemon to be killed', () => exited(md));
   t.equal(md.signalCode, 'SIGKILL', 'a frozen daemon cannot hear the fence: it is killed');
   t.ok(readAlerts(s.paths.alerts).some((a) => a.id === 'TND-GD-0902'));
@@ -204,7 +248,7 @@ t.test('a daemon that died while the guard was away is found when the guard star
   await startGuard(s);
   await until('the emergency command', () => markerLines(s).length === 1);
   t.equal(markerLines(s)[0], `tandem-rm (pid ${gone.pid}) exited while the guard was away`);
-  t.equal(groupHoldsProcesses(pgid), false);
+  t.equal(isGroupAlive(pgid), false);
   await until('the re-adopted survivor to be killed', () => exited(alive));
   t.equal(alive.signalCode, 'SIGKILL');
   t.same(
@@ -268,7 +312,7 @@ t.test('the guard runs the emergency procedure on request and refuses other requ
     { timeoutMs: 2000 },
   );
   t.equal(reply.ack?.message, 'emergency procedure started: monitor app-alive: final action emergency');
-  await until('the group to be gone', () => !groupHoldsProcesses(pgid), 2000);
+  await until('the group to be gone', () => !isGroupAlive(pgid), 2000);
   await until('the emergency command', () => markerLines(s).length === 1);
   t.equal(markerLines(s)[0], 'monitor app-alive: final action emergency');
 });

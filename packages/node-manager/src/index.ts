@@ -2,7 +2,16 @@
  * @module @tandem/node-manager
  * The pure pieces of tandem-nm, for tests and tools. Importing this module starts nothing.
  */
-export { NM_FINAL_ACTIONS, NodeManager, STARTUP_PING_DEADLINE_MS, groupTimeoutMs, type NmFinalAction } from './node-manager.js';
+export {
+  GUARD_PING_INTERVAL_MS,
+  GUARD_RETRY_MS,
+  NM_FINAL_ACTIONS,
+  NodeManager,
+  STARTUP_PING_DEADLINE_MS,
+  groupTimeoutMs,
+  type NmFinalAction,
+  type NodeManagerOptions,
+} from './node-manager.js';
 export { TAR_TIMEOUT_MS, collectLogs, defaultArchivePath, type CollectInput } from './logs-collect.js';
 export {
   NO_REBOOTS,

@@ -5,9 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import {
+  EXIT,
   PM2_NAMES,
   RpcClient,
   TandemError,
+  flushLogger,
   readAlerts,
   rssKb,
   runOsAction,
@@ -17,6 +19,7 @@ import {
   type AlertId,
   type DaemonContext,
   type GroupConfig,
+  type OsAction,
   type RpcHandler,
 } from '@tandem/core';
 import { clusterStatusToJson, v1, type Request, type RequestInit, type tandem } from '@tandem/protocol';
@@ -38,10 +41,13 @@ const PING_TIMEOUT_MS = 1000;
 const SCRIPT_MARGIN_MS = 10_000;
 const SHORT_TIMEOUT_MS = 10_000;
 const EVENTS_MAX = 10_000;
+/** How often nm asks the guard again for an emergency while the guard does not answer. */
+export const GUARD_RETRY_MS = 200;
+/** How often nm checks that the guard answers, so a lost guard is in the log before it is needed. */
+export const GUARD_PING_INTERVAL_MS = 5000;
 
-/** The final actions nm carries out; the others (none, hold, continue) stay with rc and rm. */
+/** The final actions nm carries out; the others (none, hold, continue, stop-group) stay with rc and rm. */
 export const NM_FINAL_ACTIONS = [
-  'stop-group',
   'stop-cluster-service',
   'stop-cluster-service-and-shutdown',
   'stop-cluster-service-and-reboot',
@@ -73,9 +79,26 @@ function need<T>(part: T | null | undefined, what: string): T {
   return part;
 }
 
+export interface NodeManagerOptions {
+  /** runs the shutdown or reboot of a final action (default: core's runOsAction); tests pass a recording fake */
+  runOsAction?: (action: Extract<OsAction, 'shutdown' | 'reboot'>) => string;
+  /**
+   * Leaves the process like a crash (default: exit 70 after flushing the log). The guard then finds
+   * nm gone without a goodbye (or, if it is away, nm's registry file with a dead pid) and fences.
+   */
+  exitFatal?: () => void;
+  /** how often the guard is pinged (default GUARD_PING_INTERVAL_MS) */
+  guardPingIntervalMs?: number;
+}
+
 export class NodeManager {
   readonly #ctx: DaemonContext;
   readonly #clients: Record<PeerDaemon, RpcClient>;
+  readonly #runOsAction: NonNullable<NodeManagerOptions['runOsAction']>;
+  readonly #exitFatal: () => void;
+  readonly #guardPing: NodeJS.Timeout;
+  /** whether the last ping of the guard went unanswered (warned once per outage) */
+  #guardLost = false;
   #state: ServiceState = 'starting';
   /** the cluster command in progress, if any */
   #busy: ClusterCommandName | undefined;
@@ -83,10 +106,14 @@ export class NodeManager {
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  constructor(ctx: DaemonContext) {
+  constructor(ctx: DaemonContext, opts: NodeManagerOptions = {}) {
     this.#ctx = ctx;
     const client = (d: PeerDaemon): RpcClient => new RpcClient(ctx.paths.rpc(d), { origin: PM2_NAMES.nm, name: PM2_NAMES[d] });
     this.#clients = { hb: client('hb'), rc: client('rc'), rm: client('rm'), md: client('md'), guard: client('guard') };
+    this.#runOsAction = opts.runOsAction ?? runOsAction;
+    this.#exitFatal = opts.exitFatal ?? (() => void flushLogger(ctx.log, 300).then(() => process.exit(EXIT.FATAL)));
+    this.#guardPing = setInterval(() => void this.#pingGuard(), opts.guardPingIntervalMs ?? GUARD_PING_INTERVAL_MS);
+    this.#guardPing.unref();
   }
 
   get state(): ServiceState {
@@ -112,6 +139,7 @@ export class NodeManager {
 
   async stop(reason: string): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#guardPing);
     this.#ctx.log.info(`node manager stopping: ${reason}`);
     for (const c of Object.values(this.#clients)) c.close();
   }
@@ -214,7 +242,8 @@ export class NodeManager {
         }
       } catch (err) {
         const e = toTandemError(err);
-        throw new TandemError(e.code, `cluster ${command} failed: ${e.message}`, e.details, { cause: e });
+        const after = command === 'stop' ? await this.#reactivateMonitors() : '';
+        throw new TandemError(e.code, `cluster ${command} failed: ${e.message}${after}`, e.details, { cause: e });
       } finally {
         this.#busy = undefined;
       }
@@ -222,6 +251,21 @@ export class NodeManager {
       this.#enter(next, alert, message);
       return message;
     });
+  }
+
+  /**
+   * A failed `cluster stop` leaves the service online: rm, deactivated first, must monitor again.
+   * Best effort; returns what happened, for the caller's error message.
+   */
+  async #reactivateMonitors(): Promise<string> {
+    try {
+      await this.#service('rm', ServiceAction.SERVICE_ACTION_ACTIVATE, Cause.CAUSE_OPERATOR, SHORT_TIMEOUT_MS);
+      return '; monitors reactivated';
+    } catch (err) {
+      const message = toTandemError(err).message;
+      this.#ctx.log.error(`cluster stop failed and monitors could not be reactivated: ${message}`);
+      return `; monitors could not be reactivated: ${message}`;
+    }
   }
 
   async #cluster(cmd: tandem.v1.ClusterCommand): Promise<ReplyBody> {
@@ -347,7 +391,6 @@ export class NodeManager {
     if (!NM_FINAL_ACTIONS.includes(action)) {
       throw new TandemError('BAD_REQUEST', `unknown final action "${cmd.action}" (tandem-nm does ${NM_FINAL_ACTIONS.join(', ')})`);
     }
-    if (action === 'stop-group') this.#groupConfig(cmd.group);
     const about = cmd.group ? ` for group ${cmd.group}` : '';
     this.#ctx.alerts.raise('TND-NM-0010', `final action ${action}${about}: ${cmd.reason || 'no reason given'}`, {
       action,
@@ -363,12 +406,6 @@ export class NodeManager {
 
   async #runFinalAction(action: NmFinalAction, cmd: tandem.v1.FinalActionRequest): Promise<void> {
     switch (action) {
-      case 'stop-group': {
-        const group = this.#groupConfig(cmd.group);
-        const stop = { action: GroupAction.GROUP_ACTION_STOP, group: group.name, cause: Cause.CAUSE_FINAL_ACTION };
-        await this.#clients.rc.call({ group: stop }, { timeoutMs: groupTimeoutMs(group) });
-        return;
-      }
       case 'stop-cluster-service':
         await this.#stopClusterService();
         return;
@@ -383,8 +420,54 @@ export class NodeManager {
         this.#osActionWithinLimit(action === 'stop-cluster-service-and-reboot' ? 'reboot' : 'shutdown');
         return;
       case 'emergency':
-        await this.#clients.guard.call({ finalAction: cmd }, { timeoutMs: SHORT_TIMEOUT_MS });
+        await this.#requestEmergency(cmd);
         return;
+    }
+  }
+
+  /**
+   * Hands the emergency to the guard, asking again every GUARD_RETRY_MS while it restarts, for up
+   * to the stall limit. A guard that never answers must not drop the emergency: nm then raises the
+   * alert and exits like a crash, and the guard fences the server when it sees nm gone.
+   */
+  async #requestEmergency(cmd: tandem.v1.FinalActionRequest): Promise<void> {
+    const limitMs = this.#ctx.config.cluster.stallLimitMs;
+    const deadline = Date.now() + limitMs;
+    for (let attempts = 1; ; attempts += 1) {
+      try {
+        // Each attempt gets at least one retry interval, so the last one, at the deadline, can still be answered.
+        const timeoutMs = Math.min(PING_TIMEOUT_MS, Math.max(GUARD_RETRY_MS, deadline - Date.now()));
+        await this.#clients.guard.call({ finalAction: cmd }, { timeoutMs });
+        if (attempts > 1) this.#ctx.log.warn(`emergency reached tandem-guard after ${attempts} attempts`);
+        return;
+      } catch (err) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          const message = `emergency could not reach tandem-guard in ${limitMs} ms (${attempts} attempts, last: ${toTandemError(err).message}); tandem-nm exits so that the guard fences this server`;
+          this.#ctx.alerts.raise('TND-NM-0013', message, { action: 'emergency', group: cmd.group, source: cmd.source });
+          this.#ctx.log.error(message);
+          this.#exitFatal();
+          return;
+        }
+        await sleep(Math.min(GUARD_RETRY_MS, left));
+      }
+    }
+  }
+
+  /** Alerts once when the guard stops answering, and logs once when it answers again. */
+  async #pingGuard(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#clients.guard.call({ ping: {} }, { timeoutMs: PING_TIMEOUT_MS });
+      if (this.#guardLost) this.#ctx.log.info('tandem-guard answers again');
+      this.#guardLost = false;
+    } catch (err) {
+      if (this.#closed || this.#guardLost) return;
+      this.#guardLost = true;
+      this.#ctx.alerts.raise(
+        'TND-NM-0012',
+        `tandem-guard does not answer (${toTandemError(err).message}): the core daemons are not watched and an emergency could not be handed over`,
+      );
     }
   }
 
@@ -414,7 +497,7 @@ export class NodeManager {
     }
     // The count is on disk before the machine goes down, so the next boot sees it.
     saveRebootHistory(path, decision.history);
-    const done = runOsAction(kind);
+    const done = this.#runOsAction(kind);
     log.warn(`final action ${kind}: ${done} (${decision.reason})`);
   }
 

@@ -8,6 +8,7 @@ import {
   Ledger,
   RpcClient,
   RpcServer,
+  TandemError,
   createLogger,
   readAlerts,
   resolvePaths,
@@ -18,7 +19,15 @@ import {
   type Paths,
   type RpcHandler,
 } from '@tandem/core';
-import { NodeManager, PEER_DAEMONS, gatherStatus, loadRebootHistory, rebootHistoryPath, type PeerDaemon } from '@tandem/node-manager';
+import {
+  NodeManager,
+  PEER_DAEMONS,
+  gatherStatus,
+  loadRebootHistory,
+  rebootHistoryPath,
+  type NodeManagerOptions,
+  type PeerDaemon,
+} from '@tandem/node-manager';
 import { v1, type Request, type RequestInit } from '@tandem/protocol';
 
 const CONFIG = `
@@ -231,12 +240,6 @@ t.test('the node manager drives rc and rm through startup, stop and start, and r
 
 t.test('a reboot final action stops the cluster service and reboots only within the reboot limit', async (t) => {
   const { ctx } = setupHome(t);
-  const saved = process.env['TANDEM_OS_ACTIONS'];
-  process.env['TANDEM_OS_ACTIONS'] = 'dry-run';
-  t.teardown(() => {
-    if (saved === undefined) delete process.env['TANDEM_OS_ACTIONS'];
-    else process.env['TANDEM_OS_ACTIONS'] = saved;
-  });
   ctx.config.servers = ctx.config.servers.slice(0, 1);
   const calls: string[] = [];
   const serve =
@@ -247,7 +250,14 @@ t.test('a reboot final action stops the cluster service and reboots only within 
     };
   await fakeDaemon(t, ctx, 'rc', serve('rc'));
   await fakeDaemon(t, ctx, 'rm', serve('rm'));
-  const nm = new NodeManager(ctx);
+  const osActions: string[] = [];
+  const nm = new NodeManager(ctx, {
+    runOsAction: (action) => {
+      osActions.push(action);
+      return `recorded ${action}`;
+    },
+    exitFatal: () => t.fail('nm must not exit'),
+  });
   t.teardown(() => nm.stop('test over'));
   await nm.startup();
   t.equal(nm.state, 'online');
@@ -261,13 +271,107 @@ t.test('a reboot final action stops the cluster service and reboots only within 
   await until('the reboot to be counted', () => loadRebootHistory(historyPath).count === 1);
   t.equal(nm.state, 'stopped');
   t.same(calls.slice(-2), ['rm SERVICE_ACTION_DEACTIVATE', 'rc SERVICE_ACTION_DEACTIVATE']);
+  t.same(osActions, ['reboot'], 'the reboot goes through the injected runner');
 
   await nm.handle(request('cli', { cluster: { action: v1.ClusterAction.CLUSTER_ACTION_START } }));
   await nm.handle(reboot);
   await until('the reboot limit alert', () => readAlerts(ctx.paths.alerts).some((a) => a.id === 'TND-NM-0011'));
   t.equal(nm.state, 'stopped', 'the server stays up with the cluster service stopped');
   t.equal(loadRebootHistory(historyPath).count, 1, 'the refused reboot is not counted');
+  t.same(osActions, ['reboot'], 'the refused reboot is not run');
   t.equal(readAlerts(ctx.paths.alerts).filter((a) => a.id === 'TND-NM-0010').length, 2, 'every final action is an alert');
 
   await t.rejects(nm.handle(request('tandem-rm', { finalAction: { action: 'explode' } })), { code: 'BAD_REQUEST' });
+  await t.rejects(nm.handle(request('tandem-rm', { finalAction: { action: 'stop-group', group: 'web' } })), {
+    code: 'BAD_REQUEST',
+    message:
+      'unknown final action "stop-group" (tandem-nm does stop-cluster-service, stop-cluster-service-and-shutdown, stop-cluster-service-and-reboot, emergency)',
+  });
+});
+
+/** A node manager on one server with recording rc and rm, started and online. */
+async function onlineNm(
+  t: Tap.Test,
+  ctx: DaemonContext,
+  rcHandle: RpcHandler = async () => ({ ack: {} }),
+  opts: NodeManagerOptions = {},
+): Promise<{ nm: NodeManager; calls: string[] }> {
+  ctx.config.servers = ctx.config.servers.slice(0, 1);
+  const calls: string[] = [];
+  const record =
+    (name: string, then: RpcHandler): RpcHandler =>
+    async (r) => {
+      if (r.body === 'service') calls.push(`${name} ${v1.ServiceAction[r.service!.action]}`);
+      return then(r);
+    };
+  await fakeDaemon(t, ctx, 'rc', record('rc', rcHandle));
+  await fakeDaemon(
+    t,
+    ctx,
+    'rm',
+    record('rm', async () => ({ ack: {} })),
+  );
+  const nm = new NodeManager(ctx, { runOsAction: () => t.fail('no OS action expected') as never, ...opts });
+  t.teardown(() => nm.stop('test over'));
+  await nm.startup();
+  t.equal(nm.state, 'online');
+  calls.length = 0;
+  return { nm, calls };
+}
+
+t.test('a cluster stop that rc refuses leaves the service online with its monitors reactivated', async (t) => {
+  const { ctx } = setupHome(t);
+  const { nm, calls } = await onlineNm(t, ctx, async (r) => {
+    if (r.body === 'service' && r.service!.action === v1.ServiceAction.SERVICE_ACTION_DEACTIVATE) {
+      throw new TandemError('INTERNAL', 'group web did not stop');
+    }
+    return { ack: {} };
+  });
+  await t.rejects(nm.handle(request('cli', { cluster: { action: v1.ClusterAction.CLUSTER_ACTION_STOP } })), {
+    code: 'INTERNAL',
+    message: 'cluster stop failed: group web did not stop; monitors reactivated',
+  });
+  t.equal(nm.state, 'online');
+  t.same(calls, ['rm SERVICE_ACTION_DEACTIVATE', 'rc SERVICE_ACTION_DEACTIVATE', 'rm SERVICE_ACTION_ACTIVATE']);
+  await nm.handle(request('cli', { group: { action: v1.GroupAction.GROUP_ACTION_STOP, group: 'web' } }));
+  t.pass('group commands are served again');
+});
+
+t.test('an emergency waits for a restarting guard and is handed over once it answers', async (t) => {
+  const { ctx } = setupHome(t);
+  ctx.config.cluster.stallLimitMs = 3000;
+  let exits = 0;
+  const { nm } = await onlineNm(t, ctx, undefined, { exitFatal: () => (exits += 1) });
+  const ack = await nm.handle(request('tandem-rm', { finalAction: { action: 'emergency', reason: 'disk gone', source: 'disk-alive' } }));
+  t.match(ack.ack?.message, /accepted/);
+  // The guard is away for a while (restarting), then binds its socket.
+  await sleep(500);
+  const received: string[] = [];
+  await fakeDaemon(t, ctx, 'guard', async (r) => {
+    received.push(`${r.finalAction?.action} ${r.finalAction?.reason}`);
+    return { ack: { message: 'emergency procedure started' } };
+  });
+  await until('the guard to get the emergency', () => received.length > 0);
+  t.same(received, ['emergency disk gone'], 'handed over exactly once');
+  t.equal(exits, 0, 'nm stays up');
+});
+
+t.test('an emergency the guard never answers is an alert and a crash-like exit, so the guard fences later', async (t) => {
+  const { ctx } = setupHome(t);
+  ctx.config.cluster.stallLimitMs = 800;
+  let exits = 0;
+  const { nm } = await onlineNm(t, ctx, undefined, { exitFatal: () => (exits += 1) });
+  const started = Date.now();
+  await nm.handle(request('tandem-rm', { finalAction: { action: 'emergency', reason: 'disk gone' } }));
+  await until('nm to give up on the guard', () => exits > 0);
+  const waited = Date.now() - started;
+  t.ok(waited >= 800, `gave up only after the stall limit (${waited} ms)`);
+  t.equal(exits, 1);
+  const last = readAlerts(ctx.paths.alerts)
+    .filter((a) => a.id === 'TND-NM-0013')
+    .at(-1);
+  t.match(
+    last?.message,
+    /^emergency could not reach tandem-guard in 800 ms \(\d+ attempts, last: .*\); tandem-nm exits so that the guard fences this server$/,
+  );
 });

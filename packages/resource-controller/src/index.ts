@@ -17,7 +17,9 @@ export {
   type StopFactor,
 } from './script-env.js';
 export type { DriverStatus, ResourceDriver } from './drivers/driver.js';
-export { ExecDriver, type ExecDriverOptions } from './drivers/exec.js';
+export { ExecDriver, execStopBudgetMs, type ExecDriverOptions } from './drivers/exec.js';
+export { rcStopTimeoutMs, stopBudgetMs, STOP_MARGIN_MS } from './drivers/index.js';
+export { killLeftovers, type LeftoverDeps } from './leftovers.js';
 export { dependenciesOf, dependentsOf, startOrder } from './groups/dependencies.js';
 export { groupState, type GroupOperation, type GroupState, type ResourceState } from './groups/states.js';
 export { commandRefusal, serviceTransition, type ServiceState, type ServiceVerb } from './service-state.js';

@@ -355,7 +355,8 @@ export class ResourceController {
   /** Why the plan cannot be carried out here (a refusal, or an action on another server); undefined when it can. */
   #planProblem(p: Plan): TandemError | undefined {
     const refusal = p.refusals[0];
-    if (refusal) return new TandemError('REFUSED', refusal.reason);
+    // details.reason NO_SERVER tells "nowhere to go" from other refusals (the monitor's failover rung needs to know).
+    if (refusal) return new TandemError('REFUSED', refusal.reason, refusal.code ? { reason: refusal.code } : {});
     const remote = p.actions.find((a) => a.server !== this.#ctx.server);
     return remote ? this.#remoteRefusal(remote.group, remote.kind, remote.server) : undefined;
   }

@@ -2,7 +2,17 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { AlertLog, createLogger, EventPublisher, Ledger, readAlerts, resolvePaths, sleep, validateConfigText } from '@tandem/core';
+import {
+  AlertLog,
+  createLogger,
+  EventPublisher,
+  Ledger,
+  readAlerts,
+  resolvePaths,
+  sleep,
+  validateConfigText,
+  type TandemError,
+} from '@tandem/core';
 import { decodeRequest, encodeRequest, tandem, type RequestInit } from '@tandem/protocol';
 import { ResourceController, type FinalActionOrder } from '@tandem/resource-controller';
 
@@ -204,6 +214,9 @@ t.test('a suspended cluster refuses commands, a busy group is a conflict, a fail
   await call(activate);
   await call({ service: { action: ServiceAction.SERVICE_ACTION_SUSPEND } });
   await t.rejects(call(group(GroupAction.GROUP_ACTION_START)), { code: 'REFUSED', message: 'cluster is suspended' });
+  const suspended = (await call(group(GroupAction.GROUP_ACTION_FAILOVER, Cause.CAUSE_MONITOR)).catch((err: unknown) => err)) as TandemError;
+  t.match(suspended, { code: 'REFUSED', message: 'cluster is suspended' });
+  t.same(suspended.details, {}, 'a refusal of a suspended cluster is not a NO_SERVER one');
   await t.rejects(call(resource(ResourceAction.RESOURCE_ACTION_RESTART, 'db', Cause.CAUSE_MONITOR)), {
     code: 'REFUSED',
     message: 'cluster is suspended',
@@ -220,6 +233,12 @@ t.test('a suspended cluster refuses commands, a busy group is a conflict, a fail
   await t.rejects(call(group(GroupAction.GROUP_ACTION_FAILOVER, Cause.CAUSE_MONITOR)), {
     code: 'REFUSED',
     message: 'no server can host group web: no other server in its policy is online',
+    details: { reason: 'NO_SERVER' },
+  });
+  await t.rejects(call(group(GroupAction.GROUP_ACTION_MOVE)), {
+    code: 'REFUSED',
+    message: 'no server can host group web: no other server in its policy is online',
+    details: { reason: 'NO_SERVER' },
   });
   t.equal(web().state, 'online', 'a refused failover stops nothing');
 });

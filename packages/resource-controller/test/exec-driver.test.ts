@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { isAlive, isGroupAlive, Ledger, sleep, type ExecResourceConfig } from '@tandem/core';
-import { ExecDriver } from '@tandem/resource-controller';
+import { isAlive, isGroupAlive, Ledger, signalGroup, sleep, type ExecResourceConfig } from '@tandem/core';
+import { ExecDriver, execStopBudgetMs, rcStopTimeoutMs, STOP_MARGIN_MS } from '@tandem/resource-controller';
 
 function resource(dir: string, over: Partial<ExecResourceConfig>): ExecResourceConfig {
   return {
@@ -73,7 +74,8 @@ t.test('a sync start script that exits non-zero fails with its exit code', async
 t.test('the ledger holds a running script and is cleared after it ends', async (t) => {
   const { dir, driver, ledger } = setup(t, { start: 'echo $$ > sh.pid; while [ ! -f go ]; do sleep 0.02; done' });
   const started = driver.start({});
-  await waitFor('the script to run', () => existsSync(join(dir, 'sh.pid')));
+  // The shell creates the file before it writes the pid: wait for the pid itself.
+  await waitFor('the script to write its pid', () => existsSync(join(dir, 'sh.pid')) && readPid(join(dir, 'sh.pid')) > 0);
   const pid = readPid(join(dir, 'sh.pid'));
   t.same(ledger.list(), [{ kind: 'process-group', pgid: pid, group: 'web', resource: 'app', owner: 'rc' }], 'recorded while it runs');
   writeFileSync(join(dir, 'go'), '');
@@ -123,9 +125,70 @@ t.test('an async process that dies is not restarted and its status says how it e
   t.ok(driver.status().alive);
   writeFileSync(join(dir, 'go'), '');
   await waitFor('the process to exit', () => driver.status().detail !== '');
-  t.same(driver.status(), { pid: driver.status().pid, alive: false, detail: 'process exited with code 4' });
+  t.same(driver.status(), { pid: 0, alive: false, detail: 'process exited with code 4' }, 'a finished run reports no pid');
   await waitFor('the ledger entry to clear', () => ledger.list().length === 0);
   await driver.stop({});
+});
+
+/**
+ * Makes a new process group leader with the given pid, as a wrapped pid counter would: sets the
+ * kernel's last pid (root only) and spawns; another process may take the pid first, so it retries.
+ */
+async function impostorWithPid(pid: number): Promise<number | undefined> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      writeFileSync('/proc/sys/kernel/ns_last_pid', String(pid - 1));
+    } catch {
+      return undefined;
+    }
+    const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    child.unref();
+    if (child.pid === pid) return pid;
+    if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+    await sleep(10);
+  }
+  return undefined;
+}
+
+t.test('a finished async run is never mistaken for a process that reuses its pid', async (t) => {
+  const { dir, driver, ledger } = setup(t, { mode: 'async', start: 'while [ ! -f go ]; do sleep 0.02; done; exit 4' });
+  await driver.start({});
+  const { pid } = driver.status();
+  writeFileSync(join(dir, 'go'), '');
+  await waitFor('the process to exit', () => driver.status().detail !== '' && !isGroupAlive(pid));
+  await waitFor('the ledger entry to clear', () => ledger.list().length === 0);
+  const impostor = await impostorWithPid(pid);
+  if (impostor === undefined) return t.skip('cannot make a process with a given pid here (needs root and /proc/sys/kernel/ns_last_pid)');
+  t.teardown(() => void signalGroup(impostor, 'SIGKILL'));
+  t.ok(isGroupAlive(pid), 'another process group now has the old pgid');
+  t.same(driver.status(), { pid: 0, alive: false, detail: 'process exited with code 4' }, 'status does not report the impostor');
+  await driver.stop({});
+  t.ok(isAlive(impostor), 'stop did not signal the impostor');
+  await driver.start({});
+  t.not(driver.status().pid, pid, 'start runs again');
+  await driver.stop({});
+  t.ok(isAlive(impostor), 'the impostor is still untouched');
+});
+
+t.test('the stop budget covers the stop script, the termination and every attempt', async (t) => {
+  const base = resource('/tmp', { stopTimeoutMs: 1000 });
+  t.equal(execStopBudgetMs(base), 1000 + 5000, 'no stop script: SIGTERM wait + SIGKILL wait');
+  t.equal(execStopBudgetMs({ ...base, stop: 'true' }), 1000 + 10_000 + 1000 + 5000, 'with a stop script');
+  t.equal(execStopBudgetMs({ ...base, stop: 'true', onStopFailure: { retries: 2, finalAction: 'hold' } }), 3 * 17_000, 'three attempts');
+  const group = (name: string, resources: ExecResourceConfig[]) => ({
+    name,
+    servers: ['node1'],
+    autoStart: true,
+    autoFailback: false,
+    exclusive: false,
+    resources,
+  });
+  t.equal(rcStopTimeoutMs({ groups: [] }), STOP_MARGIN_MS, 'nothing to stop: the margin');
+  t.equal(
+    rcStopTimeoutMs({ groups: [group('web', [base, { ...base, stop: 'true' }]), group('db', [base])] }),
+    6000 + 17_000 + 6000 + STOP_MARGIN_MS,
+    'the sum over every resource, plus the margin',
+  );
 });
 
 t.test('a sync start that leaves a daemon behind holds it until stop', async (t) => {

@@ -67,7 +67,7 @@ interface Runtime {
   reactivations: number;
   failovers: number;
   finalActionDone: boolean;
-  /** rc refused a failover in this episode: the rung is skipped */
+  /** rc refused a failover in this episode because no other server can host the group: the rung is skipped */
   failoverRefused: boolean;
   /** between the error and the next good check */
   inError: boolean;
@@ -337,7 +337,7 @@ export class ResourceMonitor {
   async #cycle(m: Runtime, epoch: number): Promise<number | undefined> {
     const { config } = m;
     const groups = await this.#refreshGroups();
-    if (epoch !== m.epoch) return undefined;
+    if (this.#stale(m, epoch)) return undefined;
     if (groups === undefined) return config.intervalMs; // rc is silent: nothing is known, nothing is decided
 
     const active = config.when === 'always' || watchedActive(config, groups, this.#deps.server);
@@ -356,12 +356,12 @@ export class ResourceMonitor {
     if (waitMs > 0) return Math.min(waitMs, config.intervalMs);
 
     const { result, durationMs } = await this.#check(m);
-    if (epoch !== m.epoch) return undefined;
+    if (this.#stale(m, epoch)) return undefined;
     m.lastResult = result.message;
     m.lastCheckMs = Date.now();
     m.lastDurationMs = durationMs;
     if (result.ok) this.#healthy(m, result, durationMs);
-    else await this.#failed(m, result);
+    else await this.#failed(m, result, epoch);
     return config.intervalMs;
   }
 
@@ -418,7 +418,7 @@ export class ResourceMonitor {
     }
   }
 
-  async #failed(m: Runtime, result: CheckResult): Promise<void> {
+  async #failed(m: Runtime, result: CheckResult, epoch: number): Promise<void> {
     const name = m.config.name;
     m.consecutiveFailures++;
     if (m.consecutiveFailures < m.config.retries + 1) {
@@ -433,16 +433,21 @@ export class ResourceMonitor {
       });
     }
     this.#setState(m, 'error', result.message);
-    await this.#recover(m, result.message);
+    await this.#recover(m, result.message, epoch);
   }
 
   // ---- the recovery ladder's effects ----------------------------------------------------------
 
-  async #recover(m: Runtime, why: string): Promise<void> {
+  /**
+   * The ladder's next step for a monitor in error. After every wait (rc, nm) it looks again whether
+   * the loop that started it still runs: once the monitor or the cluster service was stopped or
+   * suspended meanwhile, the attempt ends without another action and without touching the counters.
+   */
+  async #recover(m: Runtime, why: string, epoch: number): Promise<void> {
     const { config } = m;
     const recovery = config.recovery;
     const groups = await this.#refreshGroups();
-    if (groups === undefined) return;
+    if (this.#stale(m, epoch) || groups === undefined) return;
     const facts = { ...recoveryFacts(recovery, groups, this.#deps.server), failoverPossible: !m.failoverRefused };
     const decision = nextRecoveryStep(recovery, m, facts);
     this.#logDecision(m, decision);
@@ -464,30 +469,34 @@ export class ResourceMonitor {
         } catch (err) {
           this.#deps.log.error('reactivation failed', { ...details, error: messageOf(err) });
         }
+        if (this.#stale(m, epoch)) return;
         this.#afterAction(m);
         return;
       }
       case 'failover': {
         try {
           await this.#deps.rc.failoverGroup(recovery.group);
-          m.failovers++;
-          this.#deps.log.info('group failed over', { ...details, reason: decision.reason });
         } catch (err) {
+          if (this.#stale(m, epoch)) return;
           const e = toTandemError(err);
-          if (e.code !== 'REFUSED') {
-            m.failovers++;
-            this.#deps.log.error('failover failed', { ...details, error: e.message });
-          } else {
+          if (e.code === 'REFUSED' && e.details.reason === 'NO_SERVER') {
             m.failoverRefused = true;
             this.#deps.alerts.raise(
               'TND-RM-0205',
               `monitor ${config.name}: failover of group ${recovery.group} skipped: ${e.message}`,
               details,
             );
-            await this.#recover(m, why); // the next rung in the same episode
+            await this.#recover(m, why, epoch); // the next rung in the same episode
             return;
           }
+          // rc refused for another reason (the cluster is suspended, ...) or did not answer: no escalation,
+          // the failover is not counted and the next failing check asks again.
+          this.#deps.log.error('failover not done: this recovery attempt ends', { ...details, code: e.code, error: e.message });
+          return;
         }
+        if (this.#stale(m, epoch)) return;
+        m.failovers++;
+        this.#deps.log.info('group failed over', { ...details, reason: decision.reason });
         this.#afterAction(m);
         return;
       }
@@ -517,6 +526,11 @@ export class ResourceMonitor {
     } catch (err) {
       this.#deps.log.error('final action failed', { monitor: name, action: recovery.finalAction, error: messageOf(err) });
     }
+  }
+
+  /** The cycle started in `epoch` belongs to a loop that was stopped meanwhile, or the service is no longer active. */
+  #stale(m: Runtime, epoch: number): boolean {
+    return epoch !== m.epoch || this.#service !== 'active';
   }
 
   /** After a recovery action, failures count afresh and checks wait for the start delay. */

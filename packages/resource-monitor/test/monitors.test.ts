@@ -112,6 +112,31 @@ t.test('a custom monitor is healthy on exit 0 and reports the exit code and stde
   });
 });
 
+t.test('a custom monitor reports the last line of a long stderr, read to its end', async (t) => {
+  const noise = 'for i in $(seq 1 3000); do echo "noise line $i" >&2; done';
+  t.match(await customMonitor(config({ command: `${noise}; echo database down >&2; exit 3` })).check(never), {
+    ok: false,
+    message: 'exit 3: database down',
+  });
+});
+
+t.test('a custom check that leaves a child holding stderr answers at its exit and the child is ended', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tnd-rm-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const pidFile = join(dir, 'child.pid');
+  let timer: NodeJS.Timeout | undefined;
+  const tooLong = new Promise((resolve) => (timer = setTimeout(() => resolve('no answer within 5 s'), 5000)));
+  t.teardown(() => clearTimeout(timer));
+  const check = customMonitor(config({ command: `sleep 30 & echo $! > ${pidFile}; echo gone >&2; exit 4` })).check(never);
+  t.match(await Promise.race([check, tooLong]), { ok: false, message: 'exit 4: gone' });
+  const childPid = Number(readFileSync(pidFile, 'utf8'));
+  t.teardown(() => {
+    if (isAlive(childPid)) process.kill(childPid, 'SIGKILL');
+  });
+  await until('the background child to be gone', () => !isAlive(childPid));
+  t.pass('the background child is gone');
+});
+
 t.test('a custom check killed at its timeout takes its whole process group with it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tnd-rm-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -168,6 +193,29 @@ t.test('an http monitor compares the status code and fails on a refused connecti
     ok: false,
     message: /ECONNREFUSED/,
   });
+});
+
+t.test('an http monitor closes the connection once it has the status, however long the body', async (t) => {
+  let closed = 0;
+  const server = createHttpServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const drip = setInterval(() => res.write('still streaming\n'), 20);
+    req.socket.on('close', () => {
+      clearInterval(drip);
+      closed++;
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/stream`;
+  const monitor = httpMonitor(config({ type: 'http', url, expectStatus: 200 }));
+  t.match(await monitor.check(never), { ok: true, message: /: 200/ });
+  t.match(await monitor.check(never), { ok: true });
+  await until('the server to see both connections closed', () => closed === 2);
+  t.equal(closed, 2);
 });
 
 t.test('a tcp monitor is healthy while a listener accepts and fails once it is closed', async (t) => {

@@ -12,13 +12,37 @@ import {
   type Timers,
 } from '@tandem/resource-monitor';
 
+/** A call that waits until the test lets it go on: `reached` resolves once the call is waiting. */
+class Gate {
+  #arrived: () => void = () => undefined;
+  #open: () => void = () => undefined;
+  readonly reached = new Promise<void>((resolve) => (this.#arrived = resolve));
+  readonly #opened = new Promise<void>((resolve) => (this.#open = resolve));
+  async pass(): Promise<void> {
+    this.#arrived();
+    await this.#opened;
+  }
+  open(): void {
+    this.#open();
+  }
+}
+
+const noServer = (g: string) => new TandemError('REFUSED', `group ${g} cannot fail over: no other server`, { reason: 'NO_SERVER' });
+
 /** rc as a table of groups that the test edits, recording every recovery call. */
 class FakeRc implements RcApi {
   groupsHere: GroupFacts[] = [group('online')];
   calls: string[] = [];
-  refuseFailover = false;
+  /** what the failover call throws, if anything */
+  failoverError: ((g: string) => TandemError) | undefined;
   silent = false;
+  /** the next groups() or failoverGroup() call waits at this gate */
+  groupsGate: Gate | undefined;
+  failoverGate: Gate | undefined;
   async groups(): Promise<GroupFacts[]> {
+    const gate = this.groupsGate;
+    this.groupsGate = undefined;
+    await gate?.pass();
     if (this.silent) throw new TandemError('TIMEOUT', 'tandem-rc did not answer within 2000 ms');
     return structuredClone(this.groupsHere);
   }
@@ -30,7 +54,10 @@ class FakeRc implements RcApi {
   }
   async failoverGroup(g: string): Promise<void> {
     this.calls.push(`failover ${g}`);
-    if (this.refuseFailover) throw new TandemError('REFUSED', `group ${g} cannot fail over: no other server`);
+    const gate = this.failoverGate;
+    this.failoverGate = undefined;
+    await gate?.pass();
+    if (this.failoverError) throw this.failoverError(g);
   }
   async stopGroup(g: string): Promise<void> {
     this.calls.push(`stop-group ${g}`);
@@ -81,6 +108,8 @@ function setup(monitors: MonitorConfig[], timers: Timers = manualTimers) {
   const checks = new Map<string, number>();
   /** what each monitor's next check answers, and how long it takes on the fake clock */
   const script = new Map<string, { result: CheckResult; takesMs: number }>();
+  /** runs inside the next check of any monitor, once */
+  const during: { check?: () => void } = {};
   const rm = new ResourceMonitor({
     server: 'node1',
     config: { monitors },
@@ -95,6 +124,9 @@ function setup(monitors: MonitorConfig[], timers: Timers = manualTimers) {
       async check() {
         checks.set(config.name, (checks.get(config.name) ?? 0) + 1);
         const step = script.get(config.name) ?? { result: { ok: true, message: 'fine' }, takesMs: 0 };
+        const hook = during.check;
+        delete during.check;
+        hook?.();
         clock.now += step.takesMs;
         return step.result;
       },
@@ -103,7 +135,7 @@ function setup(monitors: MonitorConfig[], timers: Timers = manualTimers) {
   t.teardown(() => rm.stop());
   const answer = (name: string, ok: boolean, takesMs = 0) => script.set(name, { result: { ok, message: ok ? 'fine' : 'broken' }, takesMs });
   const status = (name: string) => rm.statuses().find((s) => s.name === name);
-  return { rm, rc, nm, alerts, events, checks, clock, answer, status };
+  return { rm, rc, nm, alerts, events, checks, clock, answer, status, during };
 }
 
 const request = (body: Record<string, unknown>) => v1.Request.create({ id: 'r1', ...body });
@@ -153,11 +185,11 @@ t.test('reactivations go up to the threshold, then the final action, once', asyn
   t.match(status('app-check'), { state: 'error', reactivations: 2, finalActionDone: true });
 });
 
-t.test('a failover refused by rc is skipped and the final action follows in the same cycle', async (t) => {
+t.test('a failover refused by rc for want of another server is skipped and the final action follows in the same cycle', async (t) => {
   const { rm, rc, alerts, answer, status } = setup([
     monitorConfig({ recovery: { reactivations: 0, failovers: 1, finalAction: 'stop-group' } }),
   ]);
-  rc.refuseFailover = true;
+  rc.failoverError = noServer;
   rm.activate();
   answer('app-check', false);
   await rm.runCycle('app-check');
@@ -165,6 +197,102 @@ t.test('a failover refused by rc is skipped and the final action follows in the 
   t.same(alerts, ['TND-RM-0201', 'TND-RM-0205', 'TND-RM-0206']);
   t.match(status('app-check'), { failovers: 0, finalActionDone: true });
 });
+
+const failoverFailures: [string, (g: string) => TandemError][] = [
+  ['refused because the cluster is suspended', (g) => new TandemError('REFUSED', `group ${g} cannot fail over: the cluster is suspended`)],
+  ['refused with another reason', (g) => new TandemError('REFUSED', `group ${g} is busy`, { reason: 'BUSY' })],
+  ['not answered in time', () => new TandemError('TIMEOUT', 'tandem-rc did not answer within 10000 ms')],
+];
+for (const [how, error] of failoverFailures) {
+  t.test(`a failover ${how} ends the attempt without escalating, and the next failing check asks again`, async (t) => {
+    const { rm, rc, nm, alerts, answer, status } = setup([
+      monitorConfig({ recovery: { reactivations: 0, failovers: 1, finalAction: 'stop-cluster-service' } }),
+    ]);
+    rc.failoverError = error;
+    rm.activate();
+    answer('app-check', false);
+    await rm.runCycle('app-check');
+    t.same(rc.calls, ['failover web']);
+    t.same(alerts, ['TND-RM-0201'], 'no skipped-failover alert and no final action');
+    t.same(nm.orders, []);
+    t.match(status('app-check'), { state: 'error', failovers: 0, finalActionDone: false });
+    rc.failoverError = undefined;
+    await rm.runCycle('app-check');
+    t.same(rc.calls, ['failover web', 'failover web'], 'the failover is tried again');
+    t.match(status('app-check'), { failovers: 1, finalActionDone: false });
+  });
+}
+
+const serviceChanges: [string, (rm: ResourceMonitor) => void][] = [
+  ['suspended', (rm) => rm.suspend()],
+  ['stopped', (rm) => rm.deactivate()],
+  ['suspended by the operator', (rm) => rm.suspendMonitors(['app-check'])],
+];
+for (const [how, change] of serviceChanges) {
+  t.test(`a recovery in flight takes no action once the monitor is ${how} while it asks rc for the groups`, async (t) => {
+    const { rm, rc, nm, alerts, answer, during } = setup([monitorConfig({ recovery: { reactivations: 1, finalAction: 'stop-group' } })]);
+    rm.activate();
+    answer('app-check', false);
+    const gate = new Gate();
+    during.check = () => (rc.groupsGate = gate); // the recovery's own look at rc waits
+    const cycle = rm.runCycle('app-check');
+    await gate.reached;
+    change(rm);
+    gate.open();
+    await cycle;
+    t.same(rc.calls, [], 'no restart');
+    t.same(nm.orders, []);
+    t.same(alerts, ['TND-RM-0201']);
+    t.match(rm.statuses()[0], { reactivations: 0 });
+  });
+
+  t.test(`a failover refused while the monitor is ${how} does not lead to the final action`, async (t) => {
+    const { rm, rc, nm, alerts, answer, status } = setup([
+      monitorConfig({ recovery: { reactivations: 0, failovers: 1, finalAction: 'stop-cluster-service' } }),
+    ]);
+    rc.failoverError = noServer;
+    const gate = new Gate();
+    rc.failoverGate = gate;
+    rm.activate();
+    answer('app-check', false);
+    const cycle = rm.runCycle('app-check');
+    await gate.reached;
+    change(rm);
+    gate.open();
+    await cycle;
+    t.same(rc.calls, ['failover web'], 'no stop after the refusal');
+    t.same(nm.orders, [], 'no final action');
+    t.same(alerts, ['TND-RM-0201']);
+    t.match(status('app-check'), { failovers: 0, finalActionDone: false });
+  });
+}
+
+t.test(
+  'a failover refused for want of another server while the cluster is suspended during the next rung takes no final action',
+  async (t) => {
+    const { rm, rc, nm, alerts, answer } = setup([
+      monitorConfig({ recovery: { reactivations: 0, failovers: 1, finalAction: 'stop-group' } }),
+    ]);
+    rc.failoverError = noServer;
+    rm.activate();
+    answer('app-check', false);
+    const failover = new Gate();
+    rc.failoverGate = failover;
+    const cycle = rm.runCycle('app-check');
+    await failover.reached;
+    // The refusal moves on to the next rung, which asks rc for the groups again: suspend then.
+    const groups = new Gate();
+    rc.groupsGate = groups;
+    failover.open();
+    await groups.reached;
+    rm.suspend();
+    groups.open();
+    await cycle;
+    t.same(rc.calls, ['failover web']);
+    t.same(nm.orders, []);
+    t.same(alerts, ['TND-RM-0201', 'TND-RM-0205']);
+  },
+);
 
 t.test('an accepted failover is counted and the final action waits for the next error', async (t) => {
   const { rm, rc, answer, status } = setup([monitorConfig({ recovery: { reactivations: 0, failovers: 1, finalAction: 'stop-group' } })]);

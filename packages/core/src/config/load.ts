@@ -8,7 +8,9 @@ import { hostname } from 'node:os';
 import type { ErrorObject } from 'ajv';
 import { createRequire } from 'node:module';
 import type * as Yaml from 'yaml';
-import { parseDuration } from '../duration.js';
+import { DURATION_PATTERN, parseDuration } from '../duration.js';
+
+const DURATION_RE = new RegExp(DURATION_PATTERN);
 import { TandemError } from '../errors.js';
 import type { Config, GroupConfig, MonitorConfig, ResourceConfig } from './types.js';
 import validateSchema from './validator.js';
@@ -202,6 +204,32 @@ function crossCheck(raw: Raw, problems: string[]): void {
   if (deadline >= parseDuration(hb.timeout)) problems.push(`cluster.emergency.deadline: must be shorter than cluster.heartbeat.timeout`);
 }
 
+/** The longest duration a timer can hold (setTimeout overflows past 2^31 - 1 ms, about 24.8 days). */
+const MAX_DURATION_MS = 2 ** 31 - 1;
+/** Lower bounds below which a setting would spin or fence the server by itself. */
+const MIN_DURATION_MS: Record<string, number> = {
+  'cluster.heartbeat.interval': 50,
+  'cluster.stallLimit': 300,
+  'cluster.emergency.deadline': 10,
+  interval: 100,
+  timeout: 10,
+};
+
+/** Checks every duration in the file against the timer limit and the minimums above. */
+function checkDurations(value: unknown, path: string, problems: string[]): void {
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => checkDurations(v, `${path}[${i}]`, problems));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) checkDurations(v, path ? `${path}.${k}` : k, problems);
+  } else if (typeof value === 'string' && DURATION_RE.test(value)) {
+    const ms = parseDuration(value);
+    const key = path.slice(path.lastIndexOf('.') + 1);
+    const min = MIN_DURATION_MS[path] ?? (path.startsWith('monitors[') ? MIN_DURATION_MS[key] : undefined);
+    if (ms > MAX_DURATION_MS) problems.push(`${path}: ${value} is longer than the longest timer (24 days)`);
+    else if (min !== undefined && ms < min) problems.push(`${path}: ${value} is shorter than the minimum ${min}ms`);
+  }
+}
+
 function normalise(raw: Raw): Config {
   const c = raw.cluster;
   const hb = c['heartbeat'];
@@ -299,7 +327,12 @@ export function validateConfigText(text: string): Validation {
   if (doc.errors.length > 0) {
     return { ok: false, problems: doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`) };
   }
-  const data: unknown = doc.toJS();
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (err) {
+    return { ok: false, problems: [`YAML: ${(err as Error).message.split('\n')[0]}`] };
+  }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     return { ok: false, problems: ['(top level): must be a mapping with cluster, servers, groups and monitors'] };
   }
@@ -309,9 +342,19 @@ export function validateConfigText(text: string): Validation {
     return { ok: false, problems };
   }
   const problems: string[] = [];
+  checkDurations(data, '', problems);
   crossCheck(data as unknown as Raw, problems);
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, config: normalise(data as unknown as Raw) };
+}
+
+/** Validates configuration text for one server: the file, and that the server is in it. */
+export function validateConfigForServer(text: string, server: string): Validation {
+  const v = validateConfigText(text);
+  if (v.ok && !v.config.servers.some((s) => s.name === server)) {
+    return { ok: false, problems: [`servers: this server "${server}" is not listed (set TANDEM_NODE or the host name)`] };
+  }
+  return v;
 }
 
 /** The name of this server: TANDEM_NODE, else the host name. */
@@ -327,17 +370,11 @@ export function loadConfig(path: string, opts: { server?: string } = {}): Config
   } catch (err) {
     throw new TandemError('NOT_FOUND', `cannot read configuration ${path}: ${(err as Error).message}`, {}, { cause: err });
   }
-  const v = validateConfigText(text);
+  const v = opts.server === undefined ? validateConfigText(text) : validateConfigForServer(text, opts.server);
   if (!v.ok) {
     throw new TandemError('BAD_REQUEST', `configuration ${path} is invalid:\n  ${v.problems.join('\n  ')}`, {
       problems: String(v.problems.length),
     });
-  }
-  if (opts.server !== undefined && !v.config.servers.some((s) => s.name === opts.server)) {
-    throw new TandemError(
-      'BAD_REQUEST',
-      `configuration ${path}: this server "${opts.server}" is not in servers (set TANDEM_NODE or the host name)`,
-    );
   }
   return v.config;
 }

@@ -196,7 +196,7 @@ export const CONFIG_SCHEMA = {
         required: ['name'],
         properties: {
           name,
-          interconnects: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['127.0.0.1'] },
+          interconnects: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, default: ['127.0.0.1'] },
           publicKey: { type: 'string', minLength: 40, maxLength: 40 },
         },
       },

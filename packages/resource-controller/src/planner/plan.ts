@@ -114,8 +114,8 @@ function withGroup(cluster: Cluster, name: string, out: Plan, then: (g: PlannerG
   else out.refusals.push({ group: name, reason: `no group named ${name}` });
 }
 
-function refuse(out: Plan, group: string, reason: string): void {
-  out.refusals.push({ group, reason } satisfies PlanRefusal);
+function refuse(out: Plan, group: string, reason: string, code?: PlanRefusal['code']): void {
+  out.refusals.push({ group, reason, ...(code ? { code } : {}) } satisfies PlanRefusal);
 }
 
 function act(cluster: Cluster, out: Plan, action: PlanAction): void {
@@ -126,7 +126,7 @@ function act(cluster: Cluster, out: Plan, action: PlanAction): void {
 
 function startSomewhere(cluster: Cluster, g: PlannerGroup, exclude: string[], event: 'START' | 'FAILOVER', out: Plan): void {
   const choice = cluster.choose(g, exclude);
-  if ('reason' in choice) refuse(out, g.name, choice.reason);
+  if ('reason' in choice) refuse(out, g.name, choice.reason, 'NO_SERVER');
   else act(cluster, out, { kind: 'start', group: g.name, server: choice.server, event });
 }
 
@@ -161,7 +161,7 @@ function planMove(cluster: Cluster, g: PlannerGroup, server: string | undefined,
     target = server;
   } else {
     const choice = cluster.choose(g, [here.server]);
-    if ('reason' in choice) return refuse(out, g.name, choice.reason);
+    if ('reason' in choice) return refuse(out, g.name, choice.reason, 'NO_SERVER');
     target = choice.server;
   }
   act(cluster, out, { kind: 'stop', group: g.name, server: here.server, factor: 'GROUPMOVE' });
@@ -171,7 +171,7 @@ function planMove(cluster: Cluster, g: PlannerGroup, server: string | undefined,
 function planFailover(cluster: Cluster, g: PlannerGroup, from: string, out: Plan): void {
   const choice = cluster.choose(g, [from]);
   // Refused before anything stops: the caller's failover rung is skipped and the group stays.
-  if ('reason' in choice) return refuse(out, g.name, choice.reason);
+  if ('reason' in choice) return refuse(out, g.name, choice.reason, 'NO_SERVER');
   const here = cluster.placement(g.name);
   if (here && here.server === from && cluster.serverState(from) !== 'offline') {
     act(cluster, out, { kind: 'stop', group: g.name, server: from, factor: 'GROUPFAILOVER' });

@@ -39,6 +39,8 @@ export type PlanAction =
 export interface PlanRefusal {
   group: string;
   reason: string;
+  /** NO_SERVER: no server can host the group (as opposed to a refusal of the event itself) */
+  code?: 'NO_SERVER';
 }
 
 export interface PlanInput {

@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { signalGroup, type MonitorConfig } from '@tandem/core';
 import { failed, healthy, type CheckResult, type Monitor } from './monitor.js';
 
-const STDERR_KEEP = 300;
+/** stderr kept for the message: its tail, where a script says why it failed */
+const STDERR_KEEP = 1000;
 
 export function runCheckCommand(command: string, signal: AbortSignal): Promise<CheckResult> {
   return new Promise((resolve) => {
@@ -15,24 +16,33 @@ export function runCheckCommand(command: string, signal: AbortSignal): Promise<C
     let stderr = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
-      if (stderr.length < STDERR_KEEP) stderr += chunk;
+      stderr = (stderr + chunk).slice(-STDERR_KEEP);
     });
-    const onAbort = (): void => {
+    const killGroup = (): void => {
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+    };
+    const onAbort = (): void => {
+      killGroup();
+      // A process that left the group may still hold stderr open: stop waiting for it.
+      child.stderr.destroy();
     };
     signal.addEventListener('abort', onAbort, { once: true });
     let done = false;
     const finish = (result: CheckResult): void => {
-      if (done) return; // 'exit' may follow 'error'
+      if (done) return; // 'close' may follow 'error'
       done = true;
       signal.removeEventListener('abort', onAbort);
-      // Children the script left in the background belong to the check: end them too.
-      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-      child.stderr.destroy();
       resolve(result);
     };
-    child.on('error', (err) => finish(failed(`cannot run the check: ${err.message}`)));
-    child.on('exit', (code, sig) => {
+    child.on('error', (err) => {
+      killGroup();
+      finish(failed(`cannot run the check: ${err.message}`));
+    });
+    // Children the script left in the background belong to the check: end them at its exit, which
+    // also closes the stderr they inherited, so 'close' follows.
+    child.on('exit', killGroup);
+    // 'close', not 'exit': only then has all of stderr been read.
+    child.on('close', (code, sig) => {
       const said = stderr.trim().split('\n').pop() ?? '';
       if (signal.aborted) finish(failed('check killed at its timeout'));
       else if (code === 0) finish(healthy('exit 0'));

@@ -12,8 +12,10 @@ function getStatus(url: string, signal: AbortSignal): Promise<number> {
   return new Promise((resolve, reject) => {
     const request = url.startsWith('https:') ? httpsRequest : httpRequest;
     const req = request(url, { method: 'GET', signal, agent: false }, (res) => {
-      res.resume(); // drain and discard the body
+      // The status is all a check needs: close the connection rather than read a body that may be
+      // long, slow or endless (each check would leave a socket behind).
       resolve(res.statusCode ?? 0);
+      res.destroy();
     });
     req.on('error', reject);
     req.end();
