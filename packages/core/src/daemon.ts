@@ -3,7 +3,7 @@
  * the guard, event-loop stall detection, and an orderly stop on SIGINT/SIGTERM that says
  * goodbye to the guard (a planned stop is not a crash). Each daemon's main.ts calls runDaemon.
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { decodeGuardReply, encodeLiveness } from '@tandem/protocol';
@@ -117,6 +117,15 @@ class GuardLink {
   }
 }
 
+/** Removes the registry file only while it still names this process: a second instance may own it now. */
+function removeOwnRegistration(file: string): void {
+  try {
+    if ((JSON.parse(readFileSync(file, 'utf8')) as { pid?: number }).pid === process.pid) rmSync(file, { force: true });
+  } catch {
+    // gone already, or unreadable: nothing of ours to remove
+  }
+}
+
 export async function runDaemon(opts: DaemonOptions): Promise<void> {
   zmq.context.blocky = false;
   const startedMs = Date.now();
@@ -192,7 +201,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     rpc?.close();
     events.close();
     if (guard) await guard.goodbye(reason);
-    rmSync(registryFile, { force: true });
+    removeOwnRegistration(registryFile);
     log.info('stopped');
     await flushLogger(log, 500);
     process.exit(code);

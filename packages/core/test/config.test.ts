@@ -74,9 +74,21 @@ const cases: [string, string, RegExp][] = [
   ['a monitor target that does not exist', base.replace('target: app', 'target: nope'), /monitors\[0\]\.target: no resource named "nope"/],
   ['exec emergency without a command', base.replace(', command: "true"', ''), /cluster\.emergency\.command: required/],
   ['YAML that does not parse', 'cluster: [', /YAML/],
-  ['a duration a timer cannot hold', base.replace('start: "sleep 100"', 'start: x, timeout: 900h'), /groups\[0\]\.resources\[0\]\.timeout: 900h is longer than the longest timer/],
-  ['a monitor interval that would spin', base.replace('target: app }', 'target: app, interval: 1ms }'), /monitors\[0\]\.interval: 1ms is shorter than the minimum 100ms/],
-  ['a stall limit that would fence the server at once', base.replace('cluster: { name: demo,', 'cluster: { name: demo, stallLimit: 20ms,'), /cluster\.stallLimit: 20ms is shorter than the minimum/],
+  [
+    'a duration a timer cannot hold',
+    base.replace('start: "sleep 100"', 'start: x, timeout: 900h'),
+    /groups\[0\]\.resources\[0\]\.timeout: 900h is longer than the longest timer/,
+  ],
+  [
+    'a monitor interval that would spin',
+    base.replace('target: app }', 'target: app, interval: 1ms }'),
+    /monitors\[0\]\.interval: 1ms is shorter than the minimum 100ms/,
+  ],
+  [
+    'a stall limit that would fence the server at once',
+    base.replace('cluster: { name: demo,', 'cluster: { name: demo, stallLimit: 20ms,'),
+    /cluster\.stallLimit: 20ms is shorter than the minimum/,
+  ],
   ['a server without interconnects', base.replace('{ name: node1 }', '{ name: node1, interconnects: [] }'), /servers\[0\]\.interconnects/],
 ];
 for (const [what, text, expected] of cases) {

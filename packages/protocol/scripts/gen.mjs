@@ -24,7 +24,22 @@ const bin = (name) => join(pkg, '..', '..', 'node_modules', '.bin', name);
 const pbjs = (extra, file) =>
   execFileSync(
     bin('pbjs'),
-    ['-t', 'static-module', '-w', 'esm', '--force-number', '--null-semantics', '--no-delimited', '--no-typeurl', ...extra, '-p', protoRoot, '-o', file, ...files],
+    [
+      '-t',
+      'static-module',
+      '-w',
+      'esm',
+      '--force-number',
+      '--null-semantics',
+      '--no-delimited',
+      '--no-typeurl',
+      ...extra,
+      '-p',
+      protoRoot,
+      '-o',
+      file,
+      ...files,
+    ],
     { cwd: protoRoot, stdio: 'inherit' },
   );
 // The type declarations come from a commented build (pbts reads the JSDoc); the code every
