@@ -56,6 +56,8 @@ export default tseslint.config(
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
       ],
       'no-empty': ['error', { allowEmptyCatch: true }],
+      // A timer handle read by a handler declared before the timer starts is not a constant.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
     },
   },
   {

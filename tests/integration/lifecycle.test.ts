@@ -1,6 +1,8 @@
 // A real server under pm2: start, status, group operations, the monitor's recovery ladder up to
 // its final action, cluster stop/start, and a planned stop that is not an emergency.
+import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { isAlive } from '@tandem/core';
 import { TestServer } from '../helpers/server.mjs';
@@ -110,6 +112,20 @@ t.test('cluster stop and start: groups stop, monitors are off, nothing is an eme
   t.equal(start.code, 0, start.stderr);
   await server.waitFor('group web online again', async () => (await group())?.state === 'online');
   t.notOk(server.emergencyRan());
+});
+
+t.test('logs collect gathers the logs, the configuration and a status snapshot into one archive', async (t) => {
+  const archive = join(server.dir, 'collected.tar.gz');
+  const r = await server.cli(['logs', 'collect', '--output', archive]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, archive);
+  const list = spawnSync('tar', ['-tzf', archive], { encoding: 'utf8' });
+  t.equal(list.status, 0, list.stderr);
+  const entries = list.stdout.split('\n');
+  t.ok(entries.some((e) => e.endsWith('nm.log')), 'the node manager log is in it');
+  t.ok(entries.some((e) => e.endsWith('alerts.log')), 'the alert log is in it');
+  t.ok(entries.some((e) => e.endsWith('cluster.yaml')), 'the configuration is in it');
+  t.ok(entries.some((e) => e.endsWith('status.json')), 'a status snapshot is in it');
 });
 
 t.test('a planned stop of the process tree is not an emergency and stops the application', async (t) => {
