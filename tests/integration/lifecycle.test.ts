@@ -122,10 +122,22 @@ t.test('logs collect gathers the logs, the configuration and a status snapshot i
   const list = spawnSync('tar', ['-tzf', archive], { encoding: 'utf8' });
   t.equal(list.status, 0, list.stderr);
   const entries = list.stdout.split('\n');
-  t.ok(entries.some((e) => e.endsWith('nm.log')), 'the node manager log is in it');
-  t.ok(entries.some((e) => e.endsWith('alerts.log')), 'the alert log is in it');
-  t.ok(entries.some((e) => e.endsWith('cluster.yaml')), 'the configuration is in it');
-  t.ok(entries.some((e) => e.endsWith('status.json')), 'a status snapshot is in it');
+  t.ok(
+    entries.some((e) => e.endsWith('nm.log')),
+    'the node manager log is in it',
+  );
+  t.ok(
+    entries.some((e) => e.endsWith('alerts.log')),
+    'the alert log is in it',
+  );
+  t.ok(
+    entries.some((e) => e.endsWith('cluster.yaml')),
+    'the configuration is in it',
+  );
+  t.ok(
+    entries.some((e) => e.endsWith('status.json')),
+    'a status snapshot is in it',
+  );
 });
 
 t.test('a planned stop of the process tree is not an emergency and stops the application', async (t) => {
