@@ -8,6 +8,7 @@ import { TandemError, callOnce, localServerName, resolvePaths, validateConfigFor
 import { alertToJson, clusterStatusToJson, v1, type Reply, type RequestInit } from '@tandem/protocol';
 import { errorLine } from './errors.js';
 import { formatAlerts, formatProblems, formatStatus, toJsonText } from './format.js';
+import { generateKeys } from './keys.js';
 
 type RequestBody = Omit<RequestInit, 'id' | 'deadlineMs' | 'revision' | 'origin'>;
 
@@ -183,4 +184,10 @@ export async function logsCollect(opts: CommonOptions & { output?: string | unde
   const outputPath = opts.output ? resolve(opts.output) : '';
   const reply = await ask({ logsCollect: { outputPath } }, opts.timeout ?? LOGS_TIMEOUT_MS);
   print(`wrote ${reply.logs?.path ?? outputPath} (${reply.logs?.bytes ?? 0} bytes)`);
+}
+
+export function keysGenerate(opts: { force: boolean }): void {
+  const keys = generateKeys(resolvePaths(), opts.force);
+  print(`wrote ${keys.secretPath} (secret, mode 0600) and ${keys.publicPath}`);
+  print(`add this line to this server's entry in cluster.yaml, on every server:\n    publicKey: "${keys.publicKey}"`);
 }

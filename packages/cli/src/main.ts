@@ -191,6 +191,17 @@ const cli = yargs(hideBin(process.argv))
       'logs',
     ),
   )
+  .command('keys', "make this server's CURVE key pair for the link between node managers", (y) =>
+    needsSubcommand(
+      y.command(
+        'generate',
+        'write the secret key to the state directory and print the publicKey line for cluster.yaml',
+        (c) => c.option('force', { type: 'boolean', default: false, describe: 'replace an existing key pair' }),
+        async (a) => run.keysGenerate({ force: a.force }),
+      ),
+      'keys',
+    ),
+  )
   .demandCommand(1, 'name a command (tandem --help lists them)')
   .strict()
   .help()

@@ -18,11 +18,14 @@ export type {
   Config,
   EmergencyAction,
   ExecResourceConfig,
+  FipResourceConfig,
+  ResourceBase,
   GroupConfig,
   MonitorConfig,
   MonitorFinalAction,
   MonitorType,
   ResourceConfig,
+  ResourceType,
   ServerConfig,
   StartFinalAction,
   StopFinalAction,
@@ -31,8 +34,9 @@ export { EXIT, runDaemon, tickIntervalMs, type DaemonContext, type DaemonImpl, t
 export { formatDuration, parseDuration } from './duration.js';
 export { ErrorCode, TandemError, errorFromWire, errorToWire, toTandemError } from './errors.js';
 export { EventPublisher, EventSubscriber } from './events.js';
-export { Ledger, readLedger, type LedgerEntry } from './ledger.js';
+export { Ledger, readLedger, type FipEntry, type LedgerEntry, type ProcessGroupEntry } from './ledger.js';
 export { createLogger, flushLogger, type Logger } from './logger.js';
+export { parseAddresses, removeAddress, runCommand, type CommandResult } from './network.js';
 export { osActionSteps, osActionsDryRun, runOsAction, type OsAction, type OsStep } from './os-actions.js';
 export { DAEMONS, PM2_NAMES, resolvePaths, type CoreDaemon, type DaemonName, type Paths } from './paths.js';
 export { isAlive, isGroupAlive, liveGroups, rssKb, signalGroup, sleep, waitGroupGone } from './process.js';

@@ -6,7 +6,11 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type LedgerEntry = { kind: 'process-group'; pgid: number; group: string; resource: string; owner: string };
+/** A process group an exec resource runs in: the guard SIGKILLs it. */
+export type ProcessGroupEntry = { kind: 'process-group'; pgid: number; group: string; resource: string; owner: string };
+/** A floating IP address on an interface: the guard removes it. */
+export type FipEntry = { kind: 'fip'; address: string; interface: string; group: string; resource: string; owner: string };
+export type LedgerEntry = ProcessGroupEntry | FipEntry;
 
 export class Ledger {
   readonly #dir: string;
@@ -17,7 +21,8 @@ export class Ledger {
   }
 
   #file(entry: LedgerEntry): string {
-    return join(this.#dir, `pgid-${entry.pgid}.json`);
+    const name = entry.kind === 'process-group' ? `pgid-${entry.pgid}` : `fip-${entry.address.replace('/', '_')}-${entry.interface}`;
+    return join(this.#dir, `${name}.json`);
   }
 
   /** Records an entry; written atomically (temp file + rename) so a reader never sees half. */

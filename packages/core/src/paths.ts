@@ -36,6 +36,9 @@ export interface Paths {
   ledger: string;
   alerts: string;
   resourceLog(group: string, resource: string): string;
+  /** this server's CURVE secret key (mode 0600) and public key, written by `tandem keys generate` */
+  curveSecretKey: string;
+  curvePublicKey: string;
 }
 
 // A unix socket path must fit in sun_path (108 bytes with the terminating zero).
@@ -69,5 +72,7 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env): Paths {
     ledger: join(run, 'ledger'),
     alerts: join(logs, 'alerts.log'),
     resourceLog: (g, r) => join(logs, 'resources', `${g}.${r}.log`),
+    curveSecretKey: join(state, 'curve.key'),
+    curvePublicKey: join(state, 'curve.pub'),
   };
 }

@@ -9,6 +9,7 @@ import {
   Ledger,
   liveGroups,
   readLedger,
+  removeAddress,
   runOsAction,
   signalGroup,
   sleep,
@@ -16,7 +17,8 @@ import {
   type AlertLog,
   type Config,
   type EmergencyAction,
-  type LedgerEntry,
+  type FipEntry,
+  type ProcessGroupEntry,
   type Logger,
   type OsAction,
   type Paths,
@@ -38,21 +40,61 @@ const OWN_PGRP = (() => {
 })();
 
 /** Entries the guard can act on: process groups with a real pgid that is not its own. */
-function killable(entries: unknown[]): LedgerEntry[] {
+function killable(entries: unknown[]): ProcessGroupEntry[] {
   return entries.filter(
-    (e): e is LedgerEntry =>
+    (e): e is ProcessGroupEntry =>
       typeof e === 'object' &&
       e !== null &&
-      (e as LedgerEntry).kind === 'process-group' &&
-      Number.isInteger((e as LedgerEntry).pgid) &&
-      (e as LedgerEntry).pgid > 1 &&
-      (e as LedgerEntry).pgid !== OWN_PGRP,
+      (e as ProcessGroupEntry).kind === 'process-group' &&
+      Number.isInteger((e as ProcessGroupEntry).pgid) &&
+      (e as ProcessGroupEntry).pgid > 1 &&
+      (e as ProcessGroupEntry).pgid !== OWN_PGRP,
   );
+}
+
+/** Entries the guard can act on: floating IP addresses with an interface. */
+function removable(entries: unknown[]): FipEntry[] {
+  return entries.filter(
+    (e): e is FipEntry =>
+      typeof e === 'object' &&
+      e !== null &&
+      (e as FipEntry).kind === 'fip' &&
+      typeof (e as FipEntry).address === 'string' &&
+      typeof (e as FipEntry).interface === 'string',
+  );
+}
+
+export interface AddressRelease {
+  removed: FipEntry[];
+  failed: { entry: FipEntry; detail: string }[];
+}
+
+/**
+ * Step 1c, alongside the wait for the process groups: removes every floating IP the ledger
+ * records, each bounded by the deadline, and clears the removed ones from the ledger.
+ */
+export async function removeLedgerAddresses(ledgerDir: string, deadlineMs: number): Promise<AddressRelease> {
+  const entries = removable(readLedger(ledgerDir));
+  const results = await Promise.all(
+    entries.map(async (entry) => ({ entry, ...(await removeAddress(entry.address, entry.interface, deadlineMs)) })),
+  );
+  const out: AddressRelease = { removed: [], failed: [] };
+  for (const r of results) {
+    if (r.ok) out.removed.push(r.entry);
+    else out.failed.push({ entry: r.entry, detail: r.detail });
+  }
+  try {
+    const ledger = new Ledger(ledgerDir);
+    for (const e of out.removed) ledger.clear(e);
+  } catch {
+    // the entries stay; removing an absent address again is harmless
+  }
+  return out;
 }
 
 export interface GroupKill {
   /** the ledger entries whose groups were sent SIGKILL */
-  entries: LedgerEntry[];
+  entries: ProcessGroupEntry[];
   /** performance.now() when the first signal was about to go out */
   startedAt: number;
 }
@@ -66,9 +108,9 @@ export function killLedgerGroups(ledgerDir: string): GroupKill {
 }
 
 export interface Release {
-  released: LedgerEntry[];
+  released: ProcessGroupEntry[];
   /** groups still holding processes at the deadline */
-  stuck: LedgerEntry[];
+  stuck: ProcessGroupEntry[];
   elapsedMs: number;
   /** why released entries could not be cleared from the ledger (they stay for the next emergency or an operator) */
   ledgerError?: string;
@@ -81,7 +123,7 @@ export interface Release {
  */
 export async function awaitRelease(kill: GroupKill, ledgerDir: string, deadlineMs: number): Promise<Release> {
   let pending = kill.entries;
-  const released: LedgerEntry[] = [];
+  const released: ProcessGroupEntry[] = [];
   for (;;) {
     const holding = liveGroups(pending.map((e) => e.pgid));
     for (const e of pending) if (!holding.has(e.pgid)) released.push(e);
@@ -202,7 +244,7 @@ function syncFile(path: string): void {
   }
 }
 
-const describe = (entries: LedgerEntry[]): string =>
+const describe = (entries: ProcessGroupEntry[]): string =>
   entries
     .map((e) => `${e.group}/${e.resource} (pgid ${e.pgid})`)
     .sort()
@@ -217,7 +259,11 @@ const describe = (entries: LedgerEntry[]): string =>
  */
 export async function runEmergency(ctx: EmergencyContext, trigger: Trigger, fence: () => Promise<string>): Promise<EmergencyOutcome> {
   const kill = killLedgerGroups(ctx.paths.ledger);
-  const release = await awaitRelease(kill, ctx.paths.ledger, ctx.config.cluster.emergency.deadlineMs);
+  const deadlineMs = ctx.config.cluster.emergency.deadlineMs;
+  const [release, addresses] = await Promise.all([
+    awaitRelease(kill, ctx.paths.ledger, deadlineMs),
+    removeLedgerAddresses(ctx.paths.ledger, deadlineMs),
+  ]);
 
   // Bookkeeping comes next; none of it may keep the action and the fence from running.
   const details: Record<string, string> = {
@@ -225,13 +271,18 @@ export async function runEmergency(ctx: EmergencyContext, trigger: Trigger, fenc
     released: describe(release.released),
     stuck: describe(release.stuck),
     elapsedMs: String(release.elapsedMs),
+    addressesRemoved: addresses.removed.map((a) => `${a.address} on ${a.interface}`).join(', ') || 'none',
   };
+  if (addresses.failed.length) details['addressesFailed'] = addresses.failed.map((f) => f.detail).join('; ');
   if (release.ledgerError) details['ledgerError'] = release.ledgerError;
   const alert = trigger.alert;
   if (alert) bestEffort(ctx, 'the trigger alert', () => ctx.alerts.raise(alert, trigger.reason));
-  const summary = release.stuck.length
-    ? `emergency: ${trigger.reason}; released ${release.released.length} process group(s) in ${release.elapsedMs} ms, ${release.stuck.length} still alive at the deadline: ${details['stuck']}`
-    : `emergency: ${trigger.reason}; released ${release.released.length} process group(s) in ${release.elapsedMs} ms`;
+  const stuck = release.stuck.length ? `, ${release.stuck.length} still alive at the deadline: ${details['stuck']}` : '';
+  const fips =
+    addresses.removed.length || addresses.failed.length
+      ? `; removed ${addresses.removed.length} floating IP(s)${addresses.failed.length ? `, ${addresses.failed.length} could not be removed` : ''}`
+      : '';
+  const summary = `emergency: ${trigger.reason}; released ${release.released.length} process group(s) in ${release.elapsedMs} ms${stuck}${fips}`;
   bestEffort(ctx, 'the release alert', () => ctx.alerts.raise('TND-GD-0903', summary, details));
   bestEffort(ctx, 'syncing the alert log', () => syncFile(ctx.paths.alerts));
   bestEffort(ctx, 'logging the release', () => ctx.log.error(summary, details));

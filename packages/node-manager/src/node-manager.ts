@@ -24,6 +24,8 @@ import {
 } from '@tandem/core';
 import { clusterStatusToJson, v1, type Request, type RequestInit, type tandem } from '@tandem/protocol';
 import { collectLogs, defaultArchivePath } from './logs-collect.js';
+import { Membership, type LocalMembership } from './membership/membership.js';
+import type { PeerView } from './membership/table.js';
 import { decideReboot, loadRebootHistory, rebootHistoryPath, saveRebootHistory, type RebootDecision } from './reboot-limit.js';
 import { canTransition, clusterTransition, type ClusterCommandName, type ServiceState } from './service-state.js';
 import { gatherStatus, type PeerDaemon } from './status.js';
@@ -105,6 +107,10 @@ export class NodeManager {
   /** cluster commands run one after the other, each checking the state it finds */
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** the link to the other servers' node managers; none with a one-server configuration */
+  #membership: Membership | undefined;
+  /** hb's incarnation once it told it; until then nm's start time stands in */
+  #incarnation: number;
 
   constructor(ctx: DaemonContext, opts: NodeManagerOptions = {}) {
     this.#ctx = ctx;
@@ -114,6 +120,39 @@ export class NodeManager {
     this.#exitFatal = opts.exitFatal ?? (() => void flushLogger(ctx.log, 300).then(() => process.exit(EXIT.FATAL)));
     this.#guardPing = setInterval(() => void this.#pingGuard(), opts.guardPingIntervalMs ?? GUARD_PING_INTERVAL_MS);
     this.#guardPing.unref();
+    this.#incarnation = ctx.startedMs;
+  }
+
+  /**
+   * With more than one server, opens the CURVE link to the other node managers and starts the
+   * membership exchange. Throws a clear error when the key pair is missing or does not match
+   * the configuration. With one server it does nothing: no TCP socket, no key needed.
+   */
+  async openMembership(): Promise<void> {
+    if (this.#ctx.config.servers.length <= 1 || this.#membership) return;
+    this.#membership = await Membership.open(this.#ctx, () => this.#localMembership(), this.#ctx.startedMs);
+  }
+
+  /** What this node manager learned from its peers (empty with one server). */
+  peers(): PeerView[] {
+    return this.#membership?.peers() ?? [];
+  }
+
+  /** This server as the peers are told: hb's incarnation and the servers hb hears online. */
+  async #localMembership(): Promise<LocalMembership> {
+    const { intervalMs } = this.#ctx.config.cluster.heartbeat;
+    let hears: string[] = [];
+    try {
+      const reply = await this.#clients.hb.call({ status: {} }, { timeoutMs: Math.min(intervalMs, PING_TIMEOUT_MS) });
+      const servers = reply.servers?.servers ?? [];
+      const own = servers.find((s) => s.local);
+      if (own?.incarnation) this.#incarnation = own.incarnation;
+      hears = servers.filter((s) => !s.local && s.state === 'online').map((s) => s.name);
+    } catch (err) {
+      // Without hb nothing is known to be heard: say so rather than repeat an old list.
+      this.#ctx.log.debug(`membership: tandem-hb: ${toTandemError(err).message}`);
+    }
+    return { incarnation: this.#incarnation, state: this.#state, hears };
   }
 
   get state(): ServiceState {
@@ -140,6 +179,7 @@ export class NodeManager {
   async stop(reason: string): Promise<void> {
     this.#closed = true;
     clearInterval(this.#guardPing);
+    this.#membership?.close();
     this.#ctx.log.info(`node manager stopping: ${reason}`);
     for (const c of Object.values(this.#clients)) c.close();
   }
@@ -178,6 +218,7 @@ export class NodeManager {
         server: ctx.server,
         state: this.#state,
         servers: ctx.config.servers.map((s) => s.name),
+        peers: this.peers(),
         self: { name: 'nm', pid: process.pid, state: 'running', startedMs: ctx.startedMs, rssKb: rssKb(process.pid) },
       },
       this.#clients,

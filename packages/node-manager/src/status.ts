@@ -6,6 +6,7 @@
  */
 import { TandemError, toTandemError, type DaemonName, type RpcClient } from '@tandem/core';
 import type { tandem } from '@tandem/protocol';
+import type { PeerView } from './membership/table.js';
 
 type ClusterStatusInit = tandem.v1.ClusterStatus.$Properties;
 type DaemonStatusInit = tandem.v1.DaemonStatus.$Properties;
@@ -24,6 +25,8 @@ export interface LocalView {
   state: string;
   /** the configured servers, in configuration order */
   servers: string[];
+  /** what nm learned from the other node managers (none with one server) */
+  peers?: PeerView[];
   /** nm's own line in the daemons table */
   self: DaemonStatusInit;
 }
@@ -35,14 +38,26 @@ export type OnPartMissing = (part: string, err: TandemError) => void;
 
 /**
  * The servers as hb sees them, completed from the configuration when hb is silent, with this
- * server's state replaced by the cluster service state (hb only knows that it hears us).
+ * server's state replaced by the cluster service state (hb only knows that it hears us). Each
+ * peer carries what its node manager reported (reach, own state, whom it hears), and its
+ * incarnation comes from there when hb does not know it.
  */
 export function mergeServers(view: LocalView, heard: ServerStatusInit[] | undefined): ServerStatusInit[] {
   const byName = new Map((heard ?? []).map((s) => [s.name ?? '', s]));
+  const learned = new Map((view.peers ?? []).map((p) => [p.server, p]));
   return view.servers.map((name) => {
     const s = byName.get(name);
     if (name === view.server) return { ...s, name, local: true, state: view.state };
-    return s ? { ...s, name, local: false } : { name, local: false, state: 'unknown' };
+    const merged: ServerStatusInit = s ? { ...s, name, local: false } : { name, local: false, state: 'unknown' };
+    const peer = learned.get(name);
+    if (!peer) return merged;
+    merged.reach = peer.reach;
+    if (peer.reported) {
+      merged.reportedState = peer.reported.state;
+      merged.hears = peer.reported.hears;
+      if (!merged.incarnation) merged.incarnation = peer.reported.incarnation;
+    }
+    return merged;
   });
 }
 

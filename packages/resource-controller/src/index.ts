@@ -1,7 +1,7 @@
 /**
  * @module @tandem/resource-controller
  * The pure pieces of tandem-rc (the placement planner, the script environment, group states) and
- * the exec driver and controller for tests. Importing this module does not start the daemon.
+ * the exec and fip drivers and the controller for tests. Importing this module does not start the daemon.
  */
 export { plan } from './planner/index.js';
 export type { GroupPlacement, Plan, PlanAction, PlanEvent, PlanInput, PlannerGroup, PlannerServer, PlanRefusal } from './planner/index.js';
@@ -18,6 +18,7 @@ export {
 } from './script-env.js';
 export type { DriverStatus, ResourceDriver } from './drivers/driver.js';
 export { ExecDriver, execStopBudgetMs, type ExecDriverOptions } from './drivers/exec.js';
+export { FipDriver, fipStopBudgetMs, type FipDriverOptions } from './drivers/fip.js';
 export { rcStopTimeoutMs, stopBudgetMs, STOP_MARGIN_MS } from './drivers/index.js';
 export { killLeftovers, type LeftoverDeps } from './leftovers.js';
 export { dependenciesOf, dependentsOf, startOrder } from './groups/dependencies.js';

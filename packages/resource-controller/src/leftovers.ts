@@ -5,7 +5,18 @@
  * alone, autoStart would start the resources a second time, and a stale entry would later let
  * the guard kill whatever group reuses that pgid.
  */
-import { liveGroups, signalGroup, waitGroupGone, type AlertLog, type Ledger, type LedgerEntry, type Logger } from '@tandem/core';
+import {
+  liveGroups,
+  removeAddress,
+  signalGroup,
+  waitGroupGone,
+  type AlertLog,
+  type FipEntry,
+  type Ledger,
+  type LedgerEntry,
+  type Logger,
+  type ProcessGroupEntry,
+} from '@tandem/core';
 import { KILL_WAIT_MS } from './drivers/exec.js';
 
 export interface LeftoverDeps {
@@ -14,11 +25,44 @@ export interface LeftoverDeps {
   log: Logger;
 }
 
-/** Kills the live process groups of rc's ledger entries (SIGKILL, bounded wait) and clears the entries; returns the groups killed. */
+/**
+ * Kills the live process groups of rc's ledger entries (SIGKILL, bounded wait), removes its
+ * floating IPs, and clears the entries; returns what was released.
+ */
 export async function killLeftovers(deps: LeftoverDeps): Promise<LedgerEntry[]> {
-  const entries = deps.ledger.list().filter((e) => e.kind === 'process-group' && e.owner === 'rc');
+  const mine = deps.ledger.list().filter((e) => e.owner === 'rc');
+  const [killed, removed] = await Promise.all([
+    killGroups(
+      deps,
+      mine.filter((e): e is ProcessGroupEntry => e.kind === 'process-group'),
+    ),
+    removeAddresses(
+      deps,
+      mine.filter((e): e is FipEntry => e.kind === 'fip'),
+    ),
+  ]);
+  return [...killed, ...removed];
+}
+
+/** Floating IPs a previous rc added and nobody removed: they must not stay up where the group no longer runs. */
+async function removeAddresses(deps: LeftoverDeps, entries: FipEntry[]): Promise<FipEntry[]> {
+  const removed: FipEntry[] = [];
+  for (const entry of entries) {
+    const ids = { group: entry.group, resource: entry.resource, address: entry.address };
+    const result = await removeAddress(entry.address, entry.interface, KILL_WAIT_MS);
+    const what = `address ${entry.address} of resource ${entry.group}/${entry.resource} left over from a previous tandem-rc`;
+    deps.alerts.raise('TND-RC-0104', `${what}: ${result.detail}`, ids);
+    // One that could not be removed stays in the ledger: the guard still knows about it.
+    if (!result.ok) continue;
+    deps.ledger.clear(entry);
+    removed.push(entry);
+  }
+  return removed;
+}
+
+async function killGroups(deps: LeftoverDeps, entries: ProcessGroupEntry[]): Promise<ProcessGroupEntry[]> {
   const live = liveGroups(entries.map((e) => e.pgid));
-  const killed: LedgerEntry[] = [];
+  const killed: ProcessGroupEntry[] = [];
   await Promise.all(
     entries.map(async (entry) => {
       const ids = { group: entry.group, resource: entry.resource, pgid: String(entry.pgid) };

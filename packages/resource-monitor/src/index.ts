@@ -12,6 +12,9 @@ export { findProcesses, processMonitor } from './monitors/process.js';
 export { customMonitor, runCheckCommand } from './monitors/custom.js';
 export { httpMonitor } from './monitors/http.js';
 export { tcpMonitor } from './monitors/tcp.js';
+export { fipMonitor } from './monitors/fip.js';
+export { checkLink, nicMonitor, parseLink } from './monitors/nic.js';
+export { ipMonitor } from './monitors/ip.js';
 export type { FinalActionOrder, NmApi, RcApi } from './clients.js';
 export {
   ResourceMonitor,

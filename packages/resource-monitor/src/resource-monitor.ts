@@ -44,7 +44,8 @@ export const realTimers: Timers = {
 
 export interface ResourceMonitorDeps {
   server: string;
-  config: Pick<Config, 'monitors'>;
+  /** groups: the resources monitors may read the configuration of (fip) */
+  config: Pick<Config, 'monitors'> & Partial<Pick<Config, 'groups'>>;
   rc: RcApi;
   nm: NmApi;
   alerts: AlertSink;
@@ -105,7 +106,10 @@ export class ResourceMonitor {
     this.#deps = deps;
     this.#now = deps.now ?? (() => performance.now());
     this.#timers = deps.timers ?? realTimers;
-    const env: MonitorEnv = { resource: (name) => localResource(this.#groups, name, deps.server) };
+    const env: MonitorEnv = {
+      resource: (name) => localResource(this.#groups, name, deps.server),
+      resourceConfig: (name) => deps.config.groups?.flatMap((g) => g.resources).find((r) => r.name === name),
+    };
     const make = deps.makeMonitor ?? createMonitor;
     for (const config of deps.config.monitors) {
       this.#monitors.set(config.name, {

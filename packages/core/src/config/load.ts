@@ -45,11 +45,13 @@ function describe(e: ErrorObject): string {
     case 'discriminator':
       return `${at}.type: ${p['error'] === 'mapping' ? 'unknown type' : 'missing "type"'} (expected one of the documented types)`;
     case 'pattern':
-      return at.endsWith('url') || at.endsWith('witness')
-        ? `${at}: must be an http:// or https:// URL`
-        : String(p['pattern']).includes('ms|s|m|h')
-          ? `${at}: must be a duration like "500ms", "3s", "5m" or "1h"`
-          : `${at}: must be a name of letters, digits, "_", "." or "-" starting with a letter`;
+      return at.endsWith('publicKey')
+        ? `${at}: must be a 40-character Z85 key (the publicKey line tandem keys generate prints)`
+        : at.endsWith('url') || at.endsWith('witness')
+          ? `${at}: must be an http:// or https:// URL`
+          : String(p['pattern']).includes('ms|s|m|h')
+            ? `${at}: must be a duration like "500ms", "3s", "5m" or "1h"`
+            : `${at}: must be a name of letters, digits, "_", "." or "-" starting with a letter`;
     case 'maxItems':
       return at === 'mirrors' ? `mirrors: mirror disks are not supported by this release` : `${at}: ${e.message}`;
     default:
@@ -178,6 +180,8 @@ function crossCheck(raw: Raw, problems: string[]): void {
       if (!t) problems.push(`monitors[${mi}].target: no resource named "${m.target}"`);
       else if (m.type === 'pid' && !(t.r.type === 'exec' && t.r['mode'] === 'async')) {
         problems.push(`monitors[${mi}].target: a pid monitor needs an exec resource with mode: async ("${m.target}" is not)`);
+      } else if (m.type === 'fip' && t.r.type !== 'fip') {
+        problems.push(`monitors[${mi}].target: a fip monitor needs a fip resource ("${m.target}" is ${t.r.type})`);
       }
     }
     const rt = m.recovery.target;
@@ -230,6 +234,38 @@ function checkDurations(value: unknown, path: string, problems: string[]): void 
   }
 }
 
+function resourceConfig(r: RawResource, group: string): ResourceConfig {
+  const x = r as Record<string, any>;
+  const base = {
+    name: r.name,
+    group,
+    dependsOn: r.dependsOn,
+    timeoutMs: parseDuration(x['timeout']),
+    stopTimeoutMs: parseDuration(x['stopTimeout']),
+    onStartFailure: x['onStartFailure'],
+    onStopFailure: x['onStopFailure'],
+  };
+  if (r.type === 'fip') {
+    return {
+      ...base,
+      type: 'fip',
+      address: x['address'],
+      interface: x['interface'],
+      arpCount: x['arpCount'],
+      checkDuplicate: x['checkDuplicate'],
+    };
+  }
+  return {
+    ...base,
+    type: 'exec',
+    start: x['start'],
+    ...(x['stop'] !== undefined ? { stop: x['stop'] } : {}),
+    mode: x['mode'],
+    ...(x['cwd'] !== undefined ? { cwd: x['cwd'] } : {}),
+    env: x['env'],
+  };
+}
+
 function normalise(raw: Raw): Config {
   const c = raw.cluster;
   const hb = c['heartbeat'];
@@ -244,24 +280,7 @@ function normalise(raw: Raw): Config {
     autoStart: g.autoStart,
     autoFailback: g.autoFailback,
     exclusive: g.exclusive,
-    resources: g.resources.map((r): ResourceConfig => {
-      const x = r as Record<string, any>;
-      return {
-        name: r.name,
-        type: 'exec',
-        group: g.name,
-        start: x['start'],
-        ...(x['stop'] !== undefined ? { stop: x['stop'] } : {}),
-        mode: x['mode'],
-        dependsOn: r.dependsOn,
-        timeoutMs: parseDuration(x['timeout']),
-        stopTimeoutMs: parseDuration(x['stopTimeout']),
-        ...(x['cwd'] !== undefined ? { cwd: x['cwd'] } : {}),
-        env: x['env'],
-        onStartFailure: x['onStartFailure'],
-        onStopFailure: x['onStopFailure'],
-      };
-    }),
+    resources: g.resources.map((r) => resourceConfig(r, g.name)),
   }));
 
   const monitors: MonitorConfig[] = raw.monitors.map((m) => {
@@ -286,7 +305,18 @@ function normalise(raw: Raw): Config {
         finalAction: m.recovery.finalAction as MonitorConfig['recovery']['finalAction'],
       },
     };
-    for (const k of ['target', 'processName', 'minCount', 'command', 'url', 'expectStatus', 'host', 'port'] as const) {
+    for (const k of [
+      'target',
+      'processName',
+      'minCount',
+      'command',
+      'url',
+      'expectStatus',
+      'host',
+      'port',
+      'interface',
+      'addresses',
+    ] as const) {
       if (x[k] !== undefined) (out as unknown as Record<string, unknown>)[k] = x[k];
     }
     return out;

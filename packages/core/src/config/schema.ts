@@ -35,44 +35,66 @@ export const MONITOR_FINAL_ACTIONS = [
 export const EMERGENCY_ACTIONS = ['shutdown', 'reboot', 'reset', 'panic', 'poweroff', 'exec', 'stop-services'] as const;
 export const PARTITION_METHODS = ['majority', 'witness', 'ping', 'disk'] as const;
 
-const execResource = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['name', 'type', 'start'],
-  properties: {
-    name,
-    type: { const: 'exec' },
-    start: { type: 'string', minLength: 1 },
-    stop: { type: 'string', minLength: 1 },
-    mode: { enum: ['sync', 'async'], default: 'sync' },
-    dependsOn: { type: 'array', items: name, uniqueItems: true, default: [] },
-    timeout: { ...duration, default: '60s' },
-    stopTimeout: { ...duration, default: '60s' },
-    cwd: { type: 'string', minLength: 1 },
-    env: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
-    onStartFailure: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        retries: { type: 'integer', minimum: 0, maximum: 99, default: 0 },
-        failovers: { type: 'integer', minimum: 0, maximum: 99, default: 1 },
-        finalAction: { enum: START_FINAL_ACTIONS, default: 'hold' },
-      },
+/** What every resource type has: its name, dependencies, time bounds and failure handling. */
+const resourceCommon = {
+  name,
+  dependsOn: { type: 'array', items: name, uniqueItems: true, default: [] },
+  timeout: { ...duration, default: '60s' },
+  stopTimeout: { ...duration, default: '60s' },
+  onStartFailure: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      retries: { type: 'integer', minimum: 0, maximum: 99, default: 0 },
+      failovers: { type: 'integer', minimum: 0, maximum: 99, default: 1 },
+      finalAction: { enum: START_FINAL_ACTIONS, default: 'hold' },
     },
-    onStopFailure: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        retries: { type: 'integer', minimum: 0, maximum: 99, default: 0 },
-        finalAction: { enum: STOP_FINAL_ACTIONS, default: 'stop-cluster-service-and-shutdown' },
-      },
+  },
+  onStopFailure: {
+    type: 'object',
+    additionalProperties: false,
+    default: {},
+    properties: {
+      retries: { type: 'integer', minimum: 0, maximum: 99, default: 0 },
+      finalAction: { enum: STOP_FINAL_ACTIONS, default: 'stop-cluster-service-and-shutdown' },
     },
   },
 } as const;
 
-export const RESOURCE_SCHEMAS = { exec: execResource } as const;
+function resource(type: string, required: string[], extra: Record<string, unknown>) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['name', 'type', ...required],
+    properties: { ...resourceCommon, type: { const: type }, ...extra },
+  };
+}
+
+/** An IPv4 address with its prefix length, like 10.0.0.100/24. */
+const ipv4Cidr = {
+  type: 'string',
+  pattern: '^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])$',
+} as const;
+const ifname = { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,15}$' } as const;
+
+export const RESOURCE_SCHEMAS = {
+  exec: resource('exec', ['start'], {
+    start: { type: 'string', minLength: 1 },
+    stop: { type: 'string', minLength: 1 },
+    mode: { enum: ['sync', 'async'], default: 'sync' },
+    cwd: { type: 'string', minLength: 1 },
+    env: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+  }),
+  fip: resource('fip', ['address', 'interface'], {
+    address: ipv4Cidr,
+    interface: ifname,
+    /** gratuitous ARP announcements after adding the address */
+    arpCount: { type: 'integer', minimum: 0, maximum: 10, default: 3 },
+    /** refuse to add the address when another host answers for it */
+    checkDuplicate: { type: 'boolean', default: true },
+  }),
+} as const;
 
 const monitorCommon = {
   name,
@@ -117,6 +139,9 @@ export const MONITOR_SCHEMAS = {
     expectStatus: { type: 'integer', minimum: 100, maximum: 599, default: 200 },
   }),
   tcp: monitor('tcp', ['port'], { host: { type: 'string', minLength: 1, default: '127.0.0.1' }, port }),
+  fip: monitor('fip', ['target'], {}),
+  nic: monitor('nic', ['interface'], { interface: ifname }),
+  ip: monitor('ip', ['addresses'], { addresses: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } } }),
 } as const;
 
 function discriminated(schemas: Record<string, object>) {
@@ -197,7 +222,8 @@ export const CONFIG_SCHEMA = {
         properties: {
           name,
           interconnects: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1, default: ['127.0.0.1'] },
-          publicKey: { type: 'string', minLength: 40, maxLength: 40 },
+          // Z85 (ZeroMQ's base-85): 40 characters for a 32-byte CURVE key
+          publicKey: { type: 'string', pattern: '^[0-9a-zA-Z.:+=^!/*?&<>()\\[\\]{}@%$#-]{40}$' },
         },
       },
     },

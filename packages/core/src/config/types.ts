@@ -7,23 +7,38 @@ export type MonitorFinalAction = (typeof MONITOR_FINAL_ACTIONS)[number];
 export type EmergencyAction = (typeof EMERGENCY_ACTIONS)[number];
 export type PartitionMethod = (typeof PARTITION_METHODS)[number];
 
-export interface ExecResourceConfig {
+/** What every resource has, whatever its type. */
+export interface ResourceBase {
   name: string;
-  type: 'exec';
   group: string;
-  start: string;
-  stop?: string;
-  mode: 'sync' | 'async';
   dependsOn: string[];
   timeoutMs: number;
   stopTimeoutMs: number;
-  cwd?: string;
-  env: Record<string, string>;
   onStartFailure: { retries: number; failovers: number; finalAction: StartFinalAction };
   onStopFailure: { retries: number; finalAction: StopFinalAction };
 }
 
-export type ResourceConfig = ExecResourceConfig;
+export interface ExecResourceConfig extends ResourceBase {
+  type: 'exec';
+  start: string;
+  stop?: string;
+  mode: 'sync' | 'async';
+  cwd?: string;
+  env: Record<string, string>;
+}
+
+/** A floating IP address: added to `interface` where the group runs, removed where it stops. */
+export interface FipResourceConfig extends ResourceBase {
+  type: 'fip';
+  /** with its prefix length: 10.0.0.100/24 */
+  address: string;
+  interface: string;
+  arpCount: number;
+  checkDuplicate: boolean;
+}
+
+export type ResourceConfig = ExecResourceConfig | FipResourceConfig;
+export type ResourceType = ResourceConfig['type'];
 
 export interface GroupConfig {
   name: string;
@@ -35,7 +50,7 @@ export interface GroupConfig {
   resources: ResourceConfig[];
 }
 
-export type MonitorType = 'pid' | 'process' | 'custom' | 'http' | 'tcp';
+export type MonitorType = 'pid' | 'process' | 'custom' | 'http' | 'tcp' | 'fip' | 'nic' | 'ip';
 
 export interface MonitorConfig {
   name: string;
@@ -65,6 +80,10 @@ export interface MonitorConfig {
   expectStatus?: number;
   host?: string;
   port?: number;
+  /** nic: the interface whose link must be up */
+  interface?: string;
+  /** ip: addresses to ping; healthy when any answers */
+  addresses?: string[];
 }
 
 export interface ServerConfig {

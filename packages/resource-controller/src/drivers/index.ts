@@ -2,11 +2,14 @@
 import type { Config, Ledger, Paths, ResourceConfig } from '@tandem/core';
 import type { ResourceDriver } from './driver.js';
 import { ExecDriver, execStopBudgetMs } from './exec.js';
+import { FipDriver, fipStopBudgetMs } from './fip.js';
 
 export function createDriver(resource: ResourceConfig, deps: { ledger: Ledger; paths: Paths }): ResourceDriver {
   switch (resource.type) {
     case 'exec':
       return new ExecDriver(resource, { ledger: deps.ledger, logFile: deps.paths.resourceLog(resource.group, resource.name) });
+    case 'fip':
+      return new FipDriver(resource, { ledger: deps.ledger, logFile: deps.paths.resourceLog(resource.group, resource.name) });
   }
 }
 
@@ -15,6 +18,8 @@ export function stopBudgetMs(resource: ResourceConfig): number {
   switch (resource.type) {
     case 'exec':
       return execStopBudgetMs(resource);
+    case 'fip':
+      return fipStopBudgetMs(resource);
   }
 }
 

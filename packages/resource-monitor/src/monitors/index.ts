@@ -1,8 +1,11 @@
 /** The monitor types by name. Adding a type: one file here, one entry below, one schema entry in @tandem/core. */
 import type { MonitorConfig, MonitorType } from '@tandem/core';
 import { customMonitor } from './custom.js';
+import { fipMonitor } from './fip.js';
 import { httpMonitor } from './http.js';
+import { ipMonitor } from './ip.js';
 import type { Monitor, MonitorEnv, MonitorFactory } from './monitor.js';
+import { nicMonitor } from './nic.js';
 import { pidMonitor } from './pid.js';
 import { processMonitor } from './process.js';
 import { tcpMonitor } from './tcp.js';
@@ -13,6 +16,9 @@ export const MONITOR_TYPES: Record<MonitorType, MonitorFactory> = {
   custom: customMonitor,
   http: httpMonitor,
   tcp: tcpMonitor,
+  fip: fipMonitor,
+  nic: nicMonitor,
+  ip: ipMonitor,
 };
 
 export function createMonitor(config: MonitorConfig, env: MonitorEnv): Monitor {

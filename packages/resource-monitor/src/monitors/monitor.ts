@@ -1,9 +1,10 @@
 /**
  * The one interface every monitor type implements, and what a monitor may learn from the
- * resource controller (the process of an async exec resource). A check never throws on a
- * failed target: it answers `{ ok: false, message }`; it stops promptly when aborted.
+ * resource controller (the process of an async exec resource) and from the configuration (a
+ * floating IP's address). A check never throws on a failed target: it answers
+ * `{ ok: false, message }`; it stops promptly when aborted.
  */
-import type { MonitorConfig } from '@tandem/core';
+import type { MonitorConfig, ResourceConfig } from '@tandem/core';
 
 export interface CheckResult {
   ok: boolean;
@@ -27,6 +28,8 @@ export interface ResourceFacts {
 export interface MonitorEnv {
   /** the resource as rc last reported it on this server, undefined when rc does not know it here */
   resource(name: string): ResourceFacts | undefined;
+  /** a resource's configuration (a fip monitor reads its target's address); absent where no resource is configured */
+  resourceConfig?(name: string): ResourceConfig | undefined;
 }
 
 export type MonitorFactory = (config: MonitorConfig, env: MonitorEnv) => Monitor;

@@ -1,0 +1,87 @@
+/**
+ * What this node manager knows of its peers' node managers (DESIGN.md sections 5 and 6.1): the
+ * last membership each one reported and whether it answered within the heartbeat timeout.
+ * Pure: the caller passes the clock.
+ */
+import { TandemError, type Config } from '@tandem/core';
+import type { tandem } from '@tandem/protocol';
+
+/** `unknown` until a peer answered or the heartbeat timeout since the start has passed. */
+export type PeerReach = 'reachable' | 'unreachable' | 'unknown';
+
+export interface ReportedMembership {
+  incarnation: number;
+  /** the peer's own server state */
+  state: string;
+  /** the servers the peer's heartbeat hears */
+  hears: string[];
+  configGeneration: number;
+  sentAtMs: number;
+}
+
+export interface PeerView {
+  server: string;
+  reach: PeerReach;
+  /** when the peer last answered or asked, 0 when never */
+  lastHeardMs: number;
+  /** what it last reported, if anything */
+  reported?: ReportedMembership;
+}
+
+/**
+ * Refuses a membership that does not come from a configured peer: another cluster, a server that
+ * is not in the configuration, or a server claiming to be this one.
+ */
+export function checkMembership(m: tandem.v1.Membership, config: Config, self: string): void {
+  if (m.cluster !== config.cluster.name) {
+    throw new TandemError('REFUSED', `membership from cluster ${m.cluster || '""'} refused: this is cluster ${config.cluster.name}`);
+  }
+  if (m.server === self) throw new TandemError('REFUSED', `membership from ${self} refused: that is this server`);
+  if (!config.servers.some((s) => s.name === m.server)) {
+    throw new TandemError('REFUSED', `membership from ${m.server || '""'} refused: no such server in cluster ${config.cluster.name}`);
+  }
+}
+
+export class MembershipTable {
+  readonly #startedMs: number;
+  readonly #timeoutMs: number;
+  readonly #peers: Map<string, { lastHeardMs: number; reported?: ReportedMembership }>;
+
+  constructor(peers: string[], startedMs: number, timeoutMs: number) {
+    this.#startedMs = startedMs;
+    this.#timeoutMs = timeoutMs;
+    this.#peers = new Map(peers.map((p) => [p, { lastHeardMs: 0 }]));
+  }
+
+  /** Records a checked membership (a peer's request or reply); an older incarnation than the one known is ignored. */
+  record(m: tandem.v1.Membership, nowMs: number): void {
+    const peer = this.#peers.get(m.server);
+    if (!peer) return;
+    const incarnation = m.incarnation;
+    if (peer.reported && incarnation < peer.reported.incarnation) return;
+    peer.lastHeardMs = nowMs;
+    peer.reported = {
+      incarnation,
+      state: m.state,
+      hears: [...m.hears],
+      configGeneration: m.configGeneration,
+      sentAtMs: m.sentAtMs,
+    };
+  }
+
+  reachOf(server: string, nowMs: number): PeerReach {
+    const peer = this.#peers.get(server);
+    if (!peer) return 'unknown';
+    if (peer.lastHeardMs > 0 && nowMs - peer.lastHeardMs <= this.#timeoutMs) return 'reachable';
+    return nowMs - this.#startedMs > this.#timeoutMs ? 'unreachable' : 'unknown';
+  }
+
+  views(nowMs: number): PeerView[] {
+    return [...this.#peers].map(([server, peer]) => ({
+      server,
+      reach: this.reachOf(server, nowMs),
+      lastHeardMs: peer.lastHeardMs,
+      ...(peer.reported ? { reported: peer.reported } : {}),
+    }));
+  }
+}

@@ -1,0 +1,282 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import * as zmq from 'zeromq';
+import {
+  AlertLog,
+  EventPublisher,
+  Ledger,
+  createLogger,
+  resolvePaths,
+  sleep,
+  validateConfigText,
+  type Config,
+  type DaemonContext,
+} from '@tandem/core';
+import {
+  Membership,
+  MembershipTable,
+  NodeManager,
+  checkMembership,
+  curvePublicKeyOf,
+  nodeManagerEndpoint,
+  z85Decode,
+  z85Encode,
+  type LocalMembership,
+  type MembershipHost,
+} from '@tandem/node-manager';
+import { PROTOCOL_REVISION, decodeReply, encodeRequest, errorCodeFromWire, v1 } from '@tandem/protocol';
+
+// Each server binds the same port on its own loopback address, as real servers do on their interconnects.
+const PORT = 41731;
+const ADDRESS: Record<string, string> = { node1: '127.0.0.2', node2: '127.0.0.3' };
+
+async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+type KeyPair = { publicKey: string; secretKey: string };
+const keyPair = (): KeyPair => zmq.curveKeyPair() as KeyPair;
+
+function configText(keys: Record<string, KeyPair | undefined>, cluster = 'demo'): string {
+  const servers = Object.keys(ADDRESS)
+    .map((name) => {
+      const key = keys[name] ? `, publicKey: "${keys[name].publicKey}"` : '';
+      return `  - { name: ${name}, interconnects: [${ADDRESS[name]}]${key} }`;
+    })
+    .join('\n');
+  return `
+cluster: { name: ${cluster}, nodeManagerPort: ${PORT}, heartbeat: { interval: 100ms, timeout: 600ms }, emergency: { action: exec, command: "true" } }
+servers:
+${servers}
+`;
+}
+
+function parse(text: string): Config {
+  const v = validateConfigText(text);
+  if (!v.ok) throw new Error(v.problems.join('\n'));
+  return v.config;
+}
+
+/** A server's home with its configuration and, unless told otherwise, its secret key in the state directory. */
+function host(t: Tap.Test, server: string, config: Config, secretKey?: string): MembershipHost {
+  const home = mkdtempSync(join(tmpdir(), 'tnd-mb-'));
+  t.teardown(() => rmSync(home, { recursive: true, force: true }));
+  const paths = resolvePaths({ TANDEM_HOME: home, TANDEM_CONFIG: join(home, 'cluster.yaml') });
+  if (secretKey) {
+    mkdirSync(paths.state, { recursive: true });
+    writeFileSync(paths.curveSecretKey, `${secretKey}\n`, { mode: 0o600 });
+  }
+  return { config, server, paths, log: createLogger({ daemon: 'nm', server, logsDir: paths.logs, console: false }) };
+}
+
+async function open(t: Tap.Test, h: MembershipHost, local: LocalMembership): Promise<Membership> {
+  const m = await Membership.open(h, async () => local);
+  t.teardown(() => m.close());
+  return m;
+}
+
+/** A raw CURVE client of node1's link, with any key pair, as an intruder or a misconfigured peer would be. */
+function rawClient(t: Tap.Test, serverKey: string, own: KeyPair): zmq.Dealer {
+  const dealer = new zmq.Dealer({ linger: 0, curveServerKey: serverKey, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey });
+  dealer.connect(`tcp://${ADDRESS['node1']}:${PORT}`);
+  t.teardown(() => dealer.close());
+  return dealer;
+}
+
+const membershipRequest = (m: Partial<v1.Membership>): Uint8Array =>
+  encodeRequest({ id: 'raw', revision: PROTOCOL_REVISION, origin: 'test', deadlineMs: Date.now() + 5000, membership: m });
+
+t.test('Z85 round-trips CURVE keys and the public key is derived from the secret one', async (t) => {
+  for (let i = 0; i < 5; i++) {
+    const pair = keyPair();
+    t.equal(z85Decode(pair.publicKey)?.length, 32);
+    t.equal(z85Encode(z85Decode(pair.secretKey)!), pair.secretKey);
+    t.equal(curvePublicKeyOf(pair.secretKey), pair.publicKey, `pair ${i}`);
+  }
+  t.equal(z85Encode(Buffer.from([0x86, 0x4f, 0xd2, 0x6f, 0xb5, 0x59, 0xf7, 0x5b])), 'HelloWorld', 'the example of RFC 32');
+  for (const bad of ['short', 'Hello"orld', '%%%%%']) t.equal(curvePublicKeyOf(bad), undefined, `"${bad}" is not a key`);
+});
+
+t.test('a membership from another cluster, an unknown server or this server itself is refused', async (t) => {
+  const config = parse(configText({}));
+  const cases: [Partial<v1.Membership>, string | undefined][] = [
+    [{ cluster: 'demo', server: 'node2' }, undefined],
+    [{ cluster: 'other', server: 'node2' }, 'membership from cluster other refused: this is cluster demo'],
+    [{ cluster: 'demo', server: 'node9' }, 'membership from node9 refused: no such server in cluster demo'],
+    [{ cluster: 'demo', server: '' }, 'membership from "" refused: no such server in cluster demo'],
+    [{ cluster: 'demo', server: 'node1' }, 'membership from node1 refused: that is this server'],
+  ];
+  for (const [m, refusal] of cases) {
+    const check = (): void => checkMembership(v1.Membership.create(m), config, 'node1');
+    if (refusal) t.throws(check, { code: 'REFUSED', message: refusal });
+    else t.doesNotThrow(check, `${m.server} of ${m.cluster} is accepted`);
+  }
+});
+
+t.test('a peer is unknown for a heartbeat timeout after the start, then reachable only while it answers', async (t) => {
+  const table = new MembershipTable(['node2'], 1000, 600);
+  t.equal(table.reachOf('node2', 1500), 'unknown');
+  t.equal(table.reachOf('node2', 1601), 'unreachable');
+  table.record(v1.Membership.create({ cluster: 'demo', server: 'node2', incarnation: 3, state: 'online', hears: ['node1'] }), 2000);
+  t.equal(table.reachOf('node2', 2600), 'reachable');
+  t.equal(table.reachOf('node2', 2601), 'unreachable');
+  table.record(v1.Membership.create({ cluster: 'demo', server: 'node2', incarnation: 2, state: 'starting' }), 3000);
+  t.same(
+    table.views(3000)[0]?.reported,
+    { incarnation: 3, state: 'online', hears: ['node1'], configGeneration: 0, sentAtMs: 0 },
+    'an older incarnation is ignored',
+  );
+  t.equal(table.views(3000)[0]?.reach, 'unreachable');
+  table.record(v1.Membership.create({ cluster: 'demo', server: 'node2', incarnation: 4, state: 'starting' }), 3000);
+  t.equal(table.views(3000)[0]?.reported?.incarnation, 4, 'a new incarnation replaces the old one');
+});
+
+t.test('two node managers exchange membership both ways over CURVE, and a silent peer becomes unreachable', async (t) => {
+  const keys = { node1: keyPair(), node2: keyPair() };
+  const config = parse(configText(keys));
+  const one = await open(t, host(t, 'node1', config, keys.node1.secretKey), { incarnation: 11, state: 'online', hears: ['node2'] });
+  const two = await open(t, host(t, 'node2', config, keys.node2.secretKey), { incarnation: 22, state: 'starting', hears: [] });
+  await until('both to hear each other', () => one.peers()[0]?.reach === 'reachable' && two.peers()[0]?.reach === 'reachable');
+  t.match(one.peers(), [{ server: 'node2', reach: 'reachable', reported: { incarnation: 22, state: 'starting', hears: [] } }]);
+  t.match(two.peers(), [{ server: 'node1', reach: 'reachable', reported: { incarnation: 11, state: 'online', hears: ['node2'] } }]);
+  t.equal(one.refusedConnections, 0);
+  t.equal(two.refusedConnections, 0);
+
+  two.close();
+  await until('node1 to see node2 unreachable', () => one.peers()[0]?.reach === 'unreachable', 3000);
+  t.pass('node2 is unreachable for node1 after the heartbeat timeout');
+});
+
+t.test('a client whose key is not listed gets no answer and the refusal is counted', async (t) => {
+  const keys = { node1: keyPair(), node2: keyPair() };
+  const config = parse(configText(keys));
+  const one = await open(t, host(t, 'node1', config, keys.node1.secretKey), { incarnation: 1, state: 'online', hears: [] });
+  const intruder = rawClient(t, keys.node1.publicKey, keyPair());
+  intruder.receiveTimeout = 1000;
+  await intruder.send(membershipRequest({ cluster: 'demo', server: 'node2' }));
+  // Without the ZAP handler CURVE would admit any client that knows node1's public key, and this would be answered.
+  await t.rejects(intruder.receive(), { code: 'EAGAIN' }, 'no reply reaches the intruder');
+  await until('the ZAP handler to count the refusal', () => one.refusedConnections > 0);
+  t.same(one.peers()[0]?.reported, undefined, 'nothing from the intruder was recorded');
+});
+
+t.test('a listed key claiming another cluster or an unknown server gets REFUSED', async (t) => {
+  const keys = { node1: keyPair(), node2: keyPair() };
+  const config = parse(configText(keys));
+  const one = await open(t, host(t, 'node1', config, keys.node1.secretKey), { incarnation: 1, state: 'online', hears: [] });
+  const peer = rawClient(t, keys.node1.publicKey, keys.node2);
+  peer.receiveTimeout = 5000;
+  for (const [m, message] of [
+    [{ cluster: 'other', server: 'node2' }, 'membership from cluster other refused: this is cluster demo'],
+    [{ cluster: 'demo', server: 'node7' }, 'membership from node7 refused: no such server in cluster demo'],
+  ] as const) {
+    await peer.send(membershipRequest(m));
+    const [frame] = await peer.receive();
+    const reply = decodeReply(frame!);
+    t.ok(reply.ok);
+    if (!reply.ok) continue;
+    t.equal(reply.message.error ? errorCodeFromWire(reply.message.error.code) : 'no error', 'REFUSED');
+    t.equal(reply.message.error?.message, message);
+  }
+  await peer.send(membershipRequest({ cluster: 'demo', server: 'node2', incarnation: 5, state: 'online' }));
+  const [frame] = await peer.receive();
+  const reply = decodeReply(frame!);
+  t.match(
+    reply.ok && reply.message.membership,
+    { cluster: 'demo', server: 'node1', incarnation: 1, state: 'online' },
+    "a peer gets node1's view",
+  );
+  t.equal(one.peers()[0]?.reported?.incarnation, 5, 'and its own view is recorded');
+  t.equal(one.refusedConnections, 0);
+});
+
+t.test('a missing, mismatched or unlisted key stops the start with an error that says what to do', async (t) => {
+  const keys = { node1: keyPair(), node2: keyPair() };
+  const config = parse(configText(keys));
+  const missing = host(t, 'node1', config);
+  const path = missing.paths.curveSecretKey;
+  await t.rejects(
+    Membership.open(missing, async () => ({ incarnation: 1, state: 'starting', hears: [] })),
+    {
+      code: 'NOT_FOUND',
+      message: `CURVE secret key ${path} is missing: run tandem keys generate on node1`,
+    },
+  );
+  const other = keyPair();
+  const wrong = host(t, 'node1', config, other.secretKey);
+  await t.rejects(
+    Membership.open(wrong, async () => ({ incarnation: 1, state: 'starting', hears: [] })),
+    {
+      code: 'CONFLICT',
+      message: new RegExp(
+        `^CURVE secret key \\S+ does not match node1's publicKey in the configuration \\(the key file's public key is ${other.publicKey.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`,
+      ),
+    },
+  );
+  const unlisted = host(t, 'node1', parse(configText({ node2: keys.node2 })), keys.node1.secretKey);
+  await t.rejects(
+    Membership.open(unlisted, async () => ({ incarnation: 1, state: 'starting', hears: [] })),
+    {
+      code: 'NOT_FOUND',
+      message: /^server node1 has no publicKey in the configuration: run tandem keys generate on node1/,
+    },
+  );
+  const peerUnlisted = host(t, 'node1', parse(configText({ node1: keys.node1 })), keys.node1.secretKey);
+  await t.rejects(
+    Membership.open(peerUnlisted, async () => ({ incarnation: 1, state: 'starting', hears: [] })),
+    {
+      message: /^server node2 has no publicKey in the configuration/,
+    },
+  );
+  t.equal(nodeManagerEndpoint(missing, 'node2'), `tcp://127.0.0.3:${PORT}`);
+});
+
+/** A node manager context on a server's home (no daemons around it: only membership is used). */
+function nmContext(t: Tap.Test, h: MembershipHost): DaemonContext {
+  const events = new EventPublisher(h.server, 'nm');
+  t.teardown(() => events.close());
+  return {
+    ...h,
+    name: 'nm',
+    configPath: h.paths.config,
+    alerts: new AlertLog(h.paths.alerts, h.server, 'nm'),
+    events,
+    ledger: new Ledger(h.paths.ledger),
+    startedMs: Date.now(),
+  };
+}
+
+t.test('the node manager opens the link only with several servers, and status shows what the peer node manager reports', async (t) => {
+  const keys = { node1: keyPair(), node2: keyPair() };
+  const config = parse(configText(keys));
+  const alone = nmContext(t, host(t, 'node1', { ...config, servers: config.servers.slice(0, 1) }));
+  const single = new NodeManager(alone);
+  t.teardown(() => single.stop('test over'));
+  await single.openMembership();
+  t.same(single.peers(), [], 'one server: no key needed, no link');
+
+  const first = new NodeManager(nmContext(t, host(t, 'node1', config, keys.node1.secretKey)));
+  t.teardown(() => first.stop('test over'));
+  await first.openMembership();
+  const two = await open(t, host(t, 'node2', config, keys.node2.secretKey), { incarnation: 42, state: 'online', hears: ['node1'] });
+  await until('node1 to hear node2', () => first.peers()[0]?.reach === 'reachable');
+  t.match(first.peers()[0]?.reported, { incarnation: 42, state: 'online', hears: ['node1'] });
+  // No hb here: node1 says it hears nobody and stands in its start time for the incarnation.
+  await until('node2 to hear node1', () => two.peers()[0]?.reported !== undefined);
+  t.match(two.peers()[0]?.reported, { state: 'starting', hears: [] });
+  const status = await first.status();
+  t.match(
+    status.servers?.find((s) => s.name === 'node2'),
+    { state: 'unknown', incarnation: 42, reach: 'reachable', reportedState: 'online', hears: ['node1'] },
+  );
+
+  const broken = new NodeManager(nmContext(t, host(t, 'node1', config)));
+  t.teardown(() => broken.stop('test over'));
+  await t.rejects(broken.openMembership(), { code: 'NOT_FOUND', message: /is missing: run tandem keys generate on node1$/ });
+});

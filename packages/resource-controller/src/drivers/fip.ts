@@ -1,0 +1,209 @@
+/**
+ * The `fip` resource: a floating IPv4 address added to an interface where its group runs and
+ * removed where it stops. Start refuses an address another host already answers for (ARP
+ * duplicate address detection), adds it, then announces it with gratuitous ARP in the background
+ * so that neighbours update their caches without holding up the start. Every command runs
+ * without a shell, bounded by the resource's timeouts; start and stop are idempotent.
+ *
+ * The address is in the activation ledger from just before it is added until it is seen gone,
+ * so the guard removes it if this daemon dies.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  parseAddresses,
+  removeAddress,
+  runCommand,
+  type CommandResult,
+  type FipEntry,
+  type FipResourceConfig,
+  type Ledger,
+} from '@tandem/core';
+import type { DriverStatus, ResourceDriver } from './driver.js';
+
+/** How long one look at the interface's addresses may take (status refreshes). */
+export const FIP_LOOK_TIMEOUT_MS = 5000;
+/** What a stop may take beyond its commands' timeouts: killing a command that ran out of time, ending the announcement. */
+export const FIP_STOP_MARGIN_MS = 1000;
+
+/** What a look at the interface found: whether the address is there, or why nobody can tell. */
+type Look = { present: boolean } | { failure: string };
+
+export interface FipDriverOptions {
+  ledger: Ledger;
+  /** the resource's log: the commands run and what they said */
+  logFile: string;
+}
+
+export class FipDriver implements ResourceDriver {
+  readonly #resource: FipResourceConfig;
+  readonly #ledger: Ledger;
+  readonly #entry: FipEntry;
+  readonly #logFile: string;
+  /** the address without its prefix, as arping wants it */
+  readonly #ip: string;
+  /** status() answers from the last look, so that it never blocks the controller */
+  #observed: DriverStatus = { pid: 0, alive: false, detail: 'not looked at yet' };
+  /** bumped by every start and stop: a look begun before one of them is out of date when it ends */
+  #generation = 0;
+  #looking: Promise<DriverStatus> | undefined;
+  #announcement: { abort: AbortController; done: Promise<void> } | undefined;
+  /** why the last announcement failed, '' when it did not */
+  #announceProblem = '';
+
+  constructor(resource: FipResourceConfig, opts: FipDriverOptions) {
+    this.#resource = resource;
+    this.#ledger = opts.ledger;
+    this.#logFile = opts.logFile;
+    this.#entry = {
+      kind: 'fip',
+      address: resource.address,
+      interface: resource.interface,
+      group: resource.group,
+      resource: resource.name,
+      owner: 'rc',
+    };
+    this.#ip = resource.address.split('/')[0] ?? resource.address;
+  }
+
+  async start(): Promise<void> {
+    const { address, interface: ifname } = this.#resource;
+    const deadline = Date.now() + this.#resource.timeoutMs;
+    const left = (): number => deadline - Date.now();
+    this.#generation++;
+    this.#log('start', `adding ${address} to ${ifname}`);
+    const before = await this.#look(left());
+    if ('failure' in before) throw new Error(`cannot read the addresses of ${ifname}: ${before.failure}`);
+    if (before.present) {
+      this.#log('start', `${address} is already on ${ifname}`);
+      this.#record();
+      this.#seen(true);
+      return;
+    }
+    if (this.#resource.checkDuplicate) {
+      // -D: duplicate address detection; exit 0 = nobody answered, 1 = somebody did.
+      const dad = await this.#run('start', 'arping', ['-D', '-q', '-c', '2', '-w', '1', '-I', ifname, this.#ip], left());
+      if (dad.code === 1) throw new Error(`${this.#ip} is already in use on the network (answered ARP)`);
+      if (dad.code !== 0) throw new Error(`cannot check whether ${this.#ip} is in use on ${ifname}: arping ${dad.failure}`);
+    }
+    await this.#endAnnouncement();
+    // Nothing may be added that the guard would not know about.
+    this.#record();
+    const add = await this.#run('start', 'ip', ['-4', 'addr', 'add', address, 'dev', ifname], left());
+    if (add.code !== 0) {
+      // Added by somebody else in between ("File exists"): what counts is that it is there now.
+      const after = await this.#look(left());
+      if (!('present' in after && after.present)) {
+        // The entry stays unless the address is known to be absent.
+        if ('present' in after) this.#ledger.clear(this.#entry);
+        throw new Error(`cannot add ${address} to ${ifname}: ${add.failure}`);
+      }
+    }
+    this.#seen(true);
+    this.#announce();
+  }
+
+  /** Removes the address (an address already absent counts as removed), the same way the guard does in an emergency. */
+  async stop(): Promise<void> {
+    const { address, interface: ifname } = this.#resource;
+    this.#generation++;
+    await this.#endAnnouncement();
+    this.#log('stop', `ip -4 addr del ${address} dev ${ifname}`);
+    const removal = await removeAddress(address, ifname, this.#resource.stopTimeoutMs);
+    this.#log('stop', removal.detail);
+    if (!removal.ok) throw new Error(removal.detail);
+    this.#ledger.clear(this.#entry);
+    this.#seen(false);
+  }
+
+  /** The last look at the interface; starts a fresh one for the next call. */
+  status(): DriverStatus {
+    void this.refresh();
+    const detail = [this.#observed.detail, this.#announceProblem].filter(Boolean).join('; ');
+    return { ...this.#observed, detail };
+  }
+
+  /** Looks at the interface now and updates what status() answers; never rejects. */
+  refresh(): Promise<DriverStatus> {
+    if (!this.#looking) {
+      const generation = this.#generation;
+      this.#looking = this.#look(FIP_LOOK_TIMEOUT_MS).then((look) => {
+        this.#looking = undefined;
+        if (generation === this.#generation) {
+          if ('present' in look) this.#seen(look.present);
+          else
+            this.#observed = { pid: 0, alive: false, detail: `cannot read the addresses of ${this.#resource.interface}: ${look.failure}` };
+        }
+        return this.#observed;
+      });
+    }
+    return this.#looking;
+  }
+
+  #record(): void {
+    try {
+      this.#ledger.record(this.#entry);
+    } catch (err) {
+      throw new Error(`cannot record ${this.#resource.address} in the activation ledger: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  #seen(present: boolean): void {
+    const { address, interface: ifname } = this.#resource;
+    this.#observed = { pid: 0, alive: present, detail: `${address} ${present ? 'on' : 'not on'} ${ifname}` };
+  }
+
+  async #look(timeoutMs: number): Promise<Look> {
+    const shown = await runCommand('ip', ['-4', '-o', 'addr', 'show', 'dev', this.#resource.interface], { timeoutMs });
+    if (shown.code === 0) return { present: parseAddresses(shown.stdout).includes(this.#resource.address) };
+    return { failure: shown.failure };
+  }
+
+  /** Gratuitous ARP in the background: its failure does not undo the start, it is logged and shown in the status. */
+  #announce(): void {
+    const count = this.#resource.arpCount;
+    if (count === 0) return;
+    const abort = new AbortController();
+    const args = ['-U', '-c', String(count), '-I', this.#resource.interface, this.#ip];
+    const done = this.#run('announce', 'arping', args, this.#resource.timeoutMs, abort.signal).then(
+      (result) => {
+        if (result.code === 0 || abort.signal.aborted) return;
+        this.#announceProblem = `gratuitous ARP failed: arping ${result.failure}`;
+      },
+      (err: unknown) => {
+        this.#announceProblem = `gratuitous ARP failed: ${(err as Error).message}`;
+      },
+    );
+    this.#announcement = { abort, done };
+  }
+
+  /** An address being removed or added again must not be announced by an older announcement: it is killed. */
+  async #endAnnouncement(): Promise<void> {
+    const announcement = this.#announcement;
+    this.#announcement = undefined;
+    this.#announceProblem = '';
+    if (!announcement) return;
+    announcement.abort.abort();
+    await announcement.done;
+  }
+
+  async #run(phase: string, file: string, args: string[], timeoutMs: number, signal?: AbortSignal): Promise<CommandResult> {
+    this.#log(phase, `${file} ${args.join(' ')}`);
+    const result = await runCommand(file, args, { timeoutMs, ...(signal ? { signal } : {}) });
+    if (result.failure) this.#log(phase, `${file}: ${result.failure}`);
+    return result;
+  }
+
+  #log(phase: string, line: string): void {
+    mkdirSync(dirname(this.#logFile), { recursive: true });
+    appendFileSync(this.#logFile, `--- ${new Date().toISOString()} ${phase}: ${line}\n`);
+  }
+}
+
+/**
+ * The longest a fip resource's stop may take: removeAddress's two commands (each bounded by
+ * stopTimeout) and a margin, times the attempts of onStopFailure.
+ */
+export function fipStopBudgetMs(resource: FipResourceConfig): number {
+  return (resource.onStopFailure.retries + 1) * (2 * resource.stopTimeoutMs + FIP_STOP_MARGIN_MS);
+}
