@@ -15,7 +15,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { callOnce, readAlerts, resolvePaths } from '@tandem/core';
-import { ROOT } from '../helpers/server.mjs';
+import { ROOT, runProcess } from '../helpers/server.mjs';
 
 const PM2 = join(ROOT, 'node_modules/.bin/pm2');
 const CLI = join(ROOT, 'packages/cli/dist/main.js');
@@ -223,18 +223,7 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
    * @returns {Promise<{ code: number, stdout: string, stderr: string }>}
    */
   #inNamespace(server, argv, timeoutMs) {
-    return new Promise((resolve) => {
-      const child = spawn('ip', ['netns', 'exec', this.ns(server), ...argv], { env: this.envs[server] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-    });
+    return runProcess('ip', ['netns', 'exec', this.ns(server), ...argv], this.envs[server], timeoutMs);
   }
 
   /** pm2 of one server, run in its namespace. */

@@ -14,6 +14,25 @@ const CLI = join(ROOT, 'packages/cli/dist/main.js');
 let portSeed = 30000 + (process.pid % 10000) * 2;
 export const freePort = () => (portSeed = portSeed >= 65000 ? 30001 : portSeed + 1);
 
+/**
+ * Runs a command to its end, collecting its output; killed with SIGKILL after timeoutMs.
+ * @returns {Promise<{ code: number, stdout: string, stderr: string }>}
+ */
+export function runProcess(command, args, env, timeoutMs) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
 export class TestServer {
   /**
    * @param {{ groups?: string, resources?: string, monitors?: string, heartbeatInterval?: string, heartbeatTimeout?: string, stallLimit?: string, emergencyAction?: string }} opts
@@ -82,18 +101,7 @@ ${opts.monitors ?? `  - { name: app-alive, type: pid, target: app, interval: 200
 
   /** @returns {Promise<{ code: number, stdout: string, stderr: string }>} */
   cli(args, timeoutMs = 60_000) {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env: this.env });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-    });
+    return runProcess(process.execPath, [CLI, ...args], this.env, timeoutMs);
   }
 
   /** @returns {Promise<import('@tandem/protocol').ClusterStatus>} */

@@ -13,6 +13,10 @@ const server = new TestServer();
 t.teardown(() => server.destroy());
 
 const RPC_DAEMONS: DaemonName[] = ['nm', 'hb', 'rc', 'rm', 'md', 'guard'];
+const ERROR = {
+  BAD_REQUEST: tandem.v1.ErrorCode.ERROR_CODE_BAD_REQUEST,
+  PROTOCOL_MISMATCH: tandem.v1.ErrorCode.ERROR_CODE_PROTOCOL_MISMATCH,
+};
 
 /** Sends frames on a fresh DEALER and returns the decoded reply (or undefined after timeoutMs). */
 async function send(endpoint: string, frames: Buffer[], timeoutMs = 2000) {
@@ -39,13 +43,17 @@ t.test('random and truncated frames get BAD_REQUEST and every daemon stays up', 
     for (let i = 0; i < 20; i++) {
       const frame = i % 2 === 0 ? randomBytes(1 + ((i * 37) % 200)) : valid.subarray(0, 1 + (i % (valid.length - 1)));
       const reply = await send(endpoint, [frame]);
-      // A truncated frame may still decode into a request without a body; both are bad requests.
-      t.equal(reply?.error?.code, tandem.v1.ErrorCode.ERROR_CODE_BAD_REQUEST, `${d}: frame ${i} answered BAD_REQUEST`);
+      // Random bytes may happen to decode into a request of another protocol revision: that is
+      // answered PROTOCOL_MISMATCH; everything else that is not a whole request is BAD_REQUEST.
+      t.ok(
+        reply?.error?.code === ERROR.BAD_REQUEST || reply?.error?.code === ERROR.PROTOCOL_MISMATCH,
+        `${d}: frame ${i} answered with an error (${reply?.error?.message ?? 'no reply'})`,
+      );
     }
     const multi = await send(endpoint, [randomBytes(8), randomBytes(8)]);
-    t.equal(multi?.error?.code, tandem.v1.ErrorCode.ERROR_CODE_BAD_REQUEST, `${d}: a multi-frame request is refused`);
+    t.equal(multi?.error?.code, ERROR.BAD_REQUEST, `${d}: a multi-frame request is refused`);
     const old = await send(endpoint, [Buffer.from(tandem.v1.Request.encode({ id: 'y', revision: 99, ping: {} }).finish())]);
-    t.equal(old?.error?.code, tandem.v1.ErrorCode.ERROR_CODE_PROTOCOL_MISMATCH, `${d}: another protocol revision is refused clearly`);
+    t.equal(old?.error?.code, ERROR.PROTOCOL_MISMATCH, `${d}: another protocol revision is refused clearly`);
     const ping = await callOnce(endpoint, { ping: {} }, { timeoutMs: 2000 });
     t.equal(ping.daemon?.state, 'running', `${d} still answers`);
   }

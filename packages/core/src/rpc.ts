@@ -42,15 +42,25 @@ class SendQueue {
 }
 
 export class RpcServer {
-  readonly #router = new zmq.Router({ linger: 0, sendHighWaterMark: 10_000 });
-  readonly #queue = new SendQueue(this.#router);
+  readonly #router: zmq.Router;
+  readonly #queue: SendQueue;
   readonly #endpoint: string;
   readonly #handler: RpcHandler;
   readonly #log: Logger;
   #badFrames = 0;
   #lastBadLogMs = 0;
 
-  constructor(endpoint: string, handler: RpcHandler, log: Logger) {
+  readonly #deadlines: boolean;
+
+  /**
+   * `router`: a socket made by the caller (say, with CURVE options); by default a plain one.
+   * `deadlines: false` stops refusing requests past their deadline: for requests from another
+   * server, whose clock may differ from this one's.
+   */
+  constructor(endpoint: string, handler: RpcHandler, log: Logger, opts: { router?: zmq.Router; deadlines?: boolean } = {}) {
+    this.#router = opts.router ?? new zmq.Router({ linger: 0, sendHighWaterMark: 10_000 });
+    this.#deadlines = opts.deadlines ?? true;
+    this.#queue = new SendQueue(this.#router);
     this.#endpoint = endpoint;
     this.#handler = handler;
     this.#log = log;
@@ -120,6 +130,10 @@ export class RpcServer {
 
   async #answer(request: Request): Promise<ReplyInit> {
     const id = request.id;
+    if (request.revision === 0) {
+      this.#countBad('request without a protocol revision');
+      return { id, error: errorToWire(new TandemError('BAD_REQUEST', 'request without a protocol revision')) };
+    }
     if (request.revision !== PROTOCOL_REVISION) {
       return {
         id,
@@ -132,7 +146,7 @@ export class RpcServer {
       this.#countBad('request without a body');
       return { id, error: errorToWire(new TandemError('BAD_REQUEST', 'request has no body (unknown method?)')) };
     }
-    if (request.deadlineMs > 0 && request.deadlineMs < Date.now()) {
+    if (this.#deadlines && request.deadlineMs > 0 && request.deadlineMs < Date.now()) {
       return { id, error: errorToWire(new TandemError('TIMEOUT', `request ${request.body} arrived after its deadline`)) };
     }
     try {
@@ -161,14 +175,20 @@ function endpointMissing(endpoint: string): boolean {
 
 /** A long-lived client of one daemon: many requests in flight, each with its own deadline. */
 export class RpcClient {
-  readonly #dealer = new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000 });
-  readonly #queue = new SendQueue(this.#dealer);
+  readonly #dealer: zmq.Dealer;
+  readonly #queue: SendQueue;
   readonly #pending = new Map<string, { resolve: (r: Reply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   readonly #endpoint: string;
   readonly #origin: string;
   readonly #name: string;
 
-  constructor(endpoint: string, opts: { origin: string; name: string }) {
+  /**
+   * `dealer`: a socket made by the caller (say, with CURVE options, or `immediate` and
+   * `sendTimeout: 0` so that a request to a peer that is not connected fails at once).
+   */
+  constructor(endpoint: string, opts: { origin: string; name: string; dealer?: zmq.Dealer }) {
+    this.#dealer = opts.dealer ?? new zmq.Dealer({ linger: 0, sendHighWaterMark: 10_000 });
+    this.#queue = new SendQueue(this.#dealer);
     this.#endpoint = endpoint;
     this.#origin = opts.origin;
     this.#name = opts.name;
@@ -209,7 +229,8 @@ export class RpcClient {
       this.#queue.send([frame]).catch((err: unknown) => {
         clearTimeout(timer);
         this.#pending.delete(id);
-        reject(new TandemError('UNAVAILABLE', `cannot send to ${this.#name}: ${String(err)}`));
+        const why = (err as { code?: string }).code === 'EAGAIN' ? 'not connected' : String(err);
+        reject(new TandemError('UNAVAILABLE', `cannot send to ${this.#name}: ${why}`));
       });
     }).then(unwrap);
   }

@@ -339,11 +339,15 @@ export class ResourceController {
     );
   }
 
-  /** The placement planner, with this server online and the others as this controller sees them (not reachable: offline). */
+  /**
+   * The placement planner, with this server online. The others are `unknown`: until the
+   * coordinator tells this controller what the cluster sees (issue 3), it never starts a group
+   * that a server of higher priority might be starting too.
+   */
   #plan(event: PlanEvent): Plan {
     return plan({
       groups: this.#ctx.config.groups,
-      servers: this.#ctx.config.servers.map((s) => ({ name: s.name, state: s.name === this.#ctx.server ? 'online' : 'offline' })),
+      servers: this.#ctx.config.servers.map((s) => ({ name: s.name, state: s.name === this.#ctx.server ? 'online' : 'unknown' })),
       placement: [...this.#groups.values()].map((g) => {
         const state = this.#state(g);
         return { group: g.config.name, state, server: state === 'offline' ? '' : this.#ctx.server };

@@ -156,7 +156,8 @@ if (process.getuid?.() !== 0) {
     peer('ip', 'link', 'set', 'n1', 'down');
     t.match(
       checkIn(ns, ping(['192.0.2.20'])),
-      { ok: false, message: /^no address answers: 192\.0\.2\.20 / },
+      // ping's own wait ends just before the check's timeout; on a loaded machine the abort may come first.
+      { ok: false, message: /^(no address answers: 192\.0\.2\.20 |no answer before the check's timeout from 192\.0\.2\.20)/ },
       'the peer does not answer once its link is down',
     );
   });

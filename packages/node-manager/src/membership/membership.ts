@@ -6,10 +6,9 @@
  * than one server.
  */
 import * as zmq from 'zeromq';
-import { PM2_NAMES, TandemError, toTandemError, type DaemonContext, type RpcHandler } from '@tandem/core';
+import { PM2_NAMES, RpcClient, RpcServer, TandemError, toTandemError, type DaemonContext, type RpcHandler } from '@tandem/core';
 import type { tandem } from '@tandem/protocol';
 import { loadCurveKeys, type CurveKeys } from './keys.js';
-import { PeerClient, PeerServer } from './peer-rpc.js';
 import { MembershipTable, checkMembership, type PeerReach, type PeerView } from './table.js';
 import { ZapHandler } from './zap.js';
 
@@ -29,7 +28,7 @@ const ZAP_DOMAIN = 'tandem-nm';
 
 interface Peer {
   name: string;
-  client: PeerClient;
+  client: RpcClient;
   /** one exchange in flight per peer: a slow peer does not pile up requests */
   busy: boolean;
   lastReach: PeerReach;
@@ -47,7 +46,7 @@ export class Membership {
   readonly #host: MembershipHost;
   readonly #localView: () => Promise<LocalMembership>;
   readonly #zap: ZapHandler;
-  readonly #server: PeerServer;
+  readonly #server: RpcServer;
   readonly #peers: Peer[];
   readonly #table: MembershipTable;
   #local: LocalMembership;
@@ -70,7 +69,11 @@ export class Membership {
       curveSecretKey: keys.secretKey,
       zapDomain: ZAP_DOMAIN,
     });
-    this.#server = new PeerServer(router, (request) => this.#answer(request), host.log);
+    // The peer's deadline comes from the peer's clock: it is not held against this one's.
+    this.#server = new RpcServer(nodeManagerEndpoint(host, server), (request) => this.#answer(request), host.log, {
+      router,
+      deadlines: false,
+    });
     this.#peers = others.map((s): Peer => {
       const dealer = new zmq.Dealer({
         context,
@@ -83,8 +86,7 @@ export class Membership {
         curvePublicKey: keys.publicKey,
         curveSecretKey: keys.secretKey,
       });
-      dealer.connect(nodeManagerEndpoint(host, s.name));
-      const client = new PeerClient(dealer, { name: `tandem-nm on ${s.name}`, origin: PM2_NAMES.nm });
+      const client = new RpcClient(nodeManagerEndpoint(host, s.name), { name: `tandem-nm on ${s.name}`, origin: PM2_NAMES.nm, dealer });
       return { name: s.name, client, busy: false, lastReach: 'unknown', lastError: '' };
     });
     this.#table = new MembershipTable(
@@ -105,7 +107,7 @@ export class Membership {
     const endpoint = nodeManagerEndpoint(host, host.server);
     try {
       await membership.#zap.bind();
-      await membership.#server.bind(endpoint);
+      await membership.#server.bind();
     } catch (err) {
       membership.close();
       throw new TandemError('UNAVAILABLE', `cannot bind the node manager link on ${endpoint}: ${toTandemError(err).message}`);
@@ -159,7 +161,7 @@ export class Membership {
         if (peer.busy) continue;
         peer.busy = true;
         void peer.client
-          .call(body, timeoutMs)
+          .call(body, { timeoutMs })
           .then((reply) => this.#received(peer, reply.membership))
           .catch((err: unknown) => this.#failed(peer, toTandemError(err)))
           .finally(() => (peer.busy = false));

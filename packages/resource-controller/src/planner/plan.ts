@@ -82,7 +82,14 @@ export function plan(input: PlanInput): Plan {
     case 'startup':
       for (const g of cluster.groupsInOrder()) {
         if (!g.autoStart || cluster.placement(g.name)) continue;
-        startSomewhere(cluster, g, [], 'START', out);
+        // A server of higher priority whose state is not known yet (not heard from during the
+        // startup wait) may be about to start this group itself: placing it lower would run it twice.
+        const choice = cluster.choose(g, []);
+        const before = 'server' in choice ? g.servers.indexOf(choice.server) : g.servers.length;
+        const unheard = g.servers.slice(0, before).find((s) => cluster.serverState(s) === 'unknown');
+        if (unheard) refuse(out, g.name, `group ${g.name} waits for ${unheard}: its state is not known yet`);
+        else if ('reason' in choice) refuse(out, g.name, choice.reason, 'NO_SERVER');
+        else act(cluster, out, { kind: 'start', group: g.name, server: choice.server, event: 'START' });
       }
       break;
     case 'start':
