@@ -3,8 +3,9 @@
  * Lines are appended with O_APPEND in one write, so several daemons (and the guard during an
  * emergency, when the node manager may be dead) can write it safely.
  */
-import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { rotateIfLarge } from './rotate.js';
 
 /** The catalogue of alert ids. Never renumber: operators match on them. */
 export const ALERTS = {
@@ -85,20 +86,6 @@ export class AlertLog {
     }
     return record;
   }
-}
-
-/** The alert log is kept to ALERT_LOG_MAX_BYTES, plus the previous file as `alerts.log.1`. */
-export const ALERT_LOG_MAX_BYTES = 10 * 1024 * 1024;
-
-function rotateIfLarge(path: string): void {
-  let size: number;
-  try {
-    size = statSync(path).size;
-  } catch {
-    return;
-  }
-  // Two daemons may rotate at once; the loser's rename fails harmlessly or moves a fresh file.
-  if (size >= ALERT_LOG_MAX_BYTES) renameSync(path, `${path}.1`);
 }
 
 /** How much of the end of the alert log `readAlerts` looks at: a bounded, fast read. */

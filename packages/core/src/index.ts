@@ -40,4 +40,5 @@ export { parseAddresses, removeAddress, runCommand, type CommandResult } from '.
 export { osActionSteps, osActionsDryRun, runOsAction, type OsAction, type OsStep } from './os-actions.js';
 export { DAEMONS, PM2_NAMES, resolvePaths, type CoreDaemon, type DaemonName, type Paths } from './paths.js';
 export { isAlive, isGroupAlive, liveGroups, rssKb, signalGroup, sleep, waitGroupGone } from './process.js';
+export { LOG_MAX_BYTES, rotateIfLarge } from './rotate.js';
 export { RpcClient, RpcServer, callOnce, type CallOptions, type RpcHandler } from './rpc.js';

@@ -13,7 +13,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isAlive, isGroupAlive, signalGroup, sleep, type ExecResourceConfig, type Ledger, type LedgerEntry } from '@tandem/core';
+import {
+  isAlive,
+  isGroupAlive,
+  rotateIfLarge,
+  signalGroup,
+  sleep,
+  type ExecResourceConfig,
+  type Ledger,
+  type LedgerEntry,
+} from '@tandem/core';
 import type { DriverStatus, ResourceDriver } from './driver.js';
 
 /** How long a process group may take to vanish after SIGKILL. */
@@ -138,6 +147,7 @@ export class ExecDriver implements ResourceDriver {
    */
   async #spawn(phase: 'start' | 'stop', command: string, env: Record<string, string>): Promise<Run> {
     mkdirSync(dirname(this.#logFile), { recursive: true });
+    rotateIfLarge(this.#logFile);
     appendFileSync(this.#logFile, `--- ${new Date().toISOString()} ${phase}: ${command}\n`);
     const fd = openSync(this.#logFile, 'a');
     let child: ChildProcess;

@@ -13,6 +13,7 @@ import { dirname } from 'node:path';
 import {
   parseAddresses,
   removeAddress,
+  rotateIfLarge,
   runCommand,
   type CommandResult,
   type FipEntry,
@@ -196,6 +197,7 @@ export class FipDriver implements ResourceDriver {
 
   #log(phase: string, line: string): void {
     mkdirSync(dirname(this.#logFile), { recursive: true });
+    rotateIfLarge(this.#logFile);
     appendFileSync(this.#logFile, `--- ${new Date().toISOString()} ${phase}: ${line}\n`);
   }
 }
