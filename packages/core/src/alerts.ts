@@ -36,6 +36,7 @@ export const ALERTS = {
   'TND-GD-0903': { severity: 'critical', what: 'emergency procedure' },
   'TND-GD-0904': { severity: 'critical', what: 'emergency action' },
   'TND-CORE-0950': { severity: 'critical', what: 'event loop stalled' },
+  'TND-CORE-0951': { severity: 'critical', what: 'orderly stop failed: left for the guard' },
 } as const;
 export type AlertId = keyof typeof ALERTS;
 

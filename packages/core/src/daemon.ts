@@ -192,11 +192,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     log.info(`stopping: ${reason}`);
     clearInterval(ticker);
     const budgetMs = typeof opts.stopTimeoutMs === 'function' ? opts.stopTimeoutMs(config) : (opts.stopTimeoutMs ?? 20_000);
-    const timeout = new Promise((r) => setTimeout(r, budgetMs));
+    let budget: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      budget = setTimeout(() => reject(new Error(`not done within ${budgetMs} ms`)), budgetMs);
+    });
     try {
       await Promise.race([impl.stop(reason), timeout]);
+      clearTimeout(budget);
     } catch (err) {
-      log.error('orderly stop failed', { error: String(err) });
+      // A stop that did not finish may have left something active: no goodbye, so the guard takes
+      // this exit for a crash and releases what the ledger still holds.
+      alerts.raise('TND-CORE-0951', `${opts.name} could not stop in order: ${toTandemError(err).message}`);
+      return fatal(`orderly stop failed: ${toTandemError(err).message}`);
     }
     rpc?.close();
     events.close();

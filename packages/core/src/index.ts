@@ -36,7 +36,7 @@ export { ErrorCode, TandemError, errorFromWire, errorToWire, toTandemError } fro
 export { EventPublisher, EventSubscriber } from './events.js';
 export { Ledger, readLedger, type FipEntry, type LedgerEntry, type ProcessGroupEntry } from './ledger.js';
 export { createLogger, flushLogger, type Logger } from './logger.js';
-export { parseAddresses, removeAddress, runCommand, type CommandResult } from './network.js';
+export { findAddress, parseAddresses, removeAddress, runCommand, type CommandResult } from './network.js';
 export { osActionSteps, osActionsDryRun, runOsAction, type OsAction, type OsStep } from './os-actions.js';
 export { DAEMONS, PM2_NAMES, resolvePaths, type CoreDaemon, type DaemonName, type Paths } from './paths.js';
 export { isAlive, isGroupAlive, liveGroups, rssKb, signalGroup, sleep, waitGroupGone } from './process.js';

@@ -3,7 +3,7 @@
  * an emergency records it here first, and clears it after the release. The guard cannot ask a
  * dead daemon what it holds, so it works from these files.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** A process group an exec resource runs in: the guard SIGKILLs it. */
@@ -30,6 +30,11 @@ export class Ledger {
     const file = this.#file(entry);
     writeFileSync(`${file}.tmp`, JSON.stringify(entry));
     renameSync(`${file}.tmp`, file);
+  }
+
+  /** Whether this entry is recorded (say, an address this server added and has not removed). */
+  has(entry: LedgerEntry): boolean {
+    return existsSync(this.#file(entry));
   }
 
   clear(entry: LedgerEntry): void {

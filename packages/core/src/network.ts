@@ -22,26 +22,31 @@ export function runCommand(file: string, args: string[], opts: { timeoutMs?: num
     return Promise.resolve({ code: null, stdout: '', failure: 'no time left before the timeout' });
   if (signal?.aborted) return Promise.resolve({ code: null, stdout: '', failure: 'aborted before it started' });
   return new Promise((resolve) => {
-    execFile(
-      file,
-      args,
-      {
-        killSignal: 'SIGKILL',
-        encoding: 'utf8',
-        ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}),
-        ...(signal ? { signal } : {}),
-      },
-      (err, stdout, stderr) => {
-        if (!err) return resolve({ code: 0, stdout, failure: '' });
-        const e = err as NodeJS.ErrnoException & { code?: string | number; killed?: boolean };
-        const said = (stderr.trim() || stdout.trim()).split('\n').pop() ?? '';
-        if (e.code === 'ENOENT') resolve({ code: null, stdout, failure: `${file} not found` });
-        else if (signal?.aborted) resolve({ code: null, stdout, failure: `${file} aborted` });
-        else if (e.killed) resolve({ code: null, stdout, failure: `${file} timed out after ${timeoutMs} ms` });
-        else if (typeof e.code === 'number') resolve({ code: e.code, stdout, failure: said || `${file} exited with code ${e.code}` });
-        else resolve({ code: null, stdout, failure: e.message });
-      },
-    );
+    try {
+      execFile(
+        file,
+        args,
+        {
+          killSignal: 'SIGKILL',
+          encoding: 'utf8',
+          ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}),
+          ...(signal ? { signal } : {}),
+        },
+        (err, stdout, stderr) => {
+          if (!err) return resolve({ code: 0, stdout, failure: '' });
+          const e = err as NodeJS.ErrnoException & { code?: string | number; killed?: boolean };
+          const said = (stderr.trim() || stdout.trim()).split('\n').pop() ?? '';
+          if (e.code === 'ENOENT') resolve({ code: null, stdout, failure: `${file} not found` });
+          else if (signal?.aborted) resolve({ code: null, stdout, failure: `${file} aborted` });
+          else if (e.killed) resolve({ code: null, stdout, failure: `${file} timed out after ${timeoutMs} ms` });
+          else if (typeof e.code === 'number') resolve({ code: e.code, stdout, failure: said || `${file} exited with code ${e.code}` });
+          else resolve({ code: null, stdout, failure: e.message });
+        },
+      );
+    } catch (err) {
+      // spawn can throw at once (ENOMEM, EINVAL): a failure like any other, never a rejection
+      resolve({ code: null, stdout: '', failure: `${file} could not be started: ${(err as Error).message}` });
+    }
   });
 }
 
@@ -50,11 +55,33 @@ export function parseAddresses(ipOutput: string): string[] {
   return [...ipOutput.matchAll(/\binet (\d+\.\d+\.\d+\.\d+\/\d+)/g)].map((m) => m[1] as string);
 }
 
-/** Removes an address from an interface; an address that is not there counts as removed. */
+const hostOf = (address: string): string => address.split('/')[0] as string;
+
+/**
+ * How `address` (with or without its prefix) is on an interface: the address with the prefix it
+ * actually carries (the same IP under another prefix is the same IP), `absent`, or why nobody can tell.
+ */
+export async function findAddress(
+  address: string,
+  iface: string,
+  opts: { timeoutMs?: number; signal?: AbortSignal },
+): Promise<{ found: string } | { absent: true } | { failure: string }> {
+  const shown = await runCommand('ip', ['-4', '-o', 'addr', 'show', 'dev', iface], opts);
+  if (shown.code !== 0) return { failure: shown.failure };
+  const found = parseAddresses(shown.stdout).find((a) => hostOf(a) === hostOf(address));
+  return found ? { found } : { absent: true };
+}
+
+/**
+ * Removes an address from an interface within `timeoutMs` in all; an address that is not there
+ * counts as removed. It is looked up first, so that it is deleted with the prefix it carries.
+ */
 export async function removeAddress(address: string, iface: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
-  const del = await runCommand('ip', ['-4', 'addr', 'del', address, 'dev', iface], { timeoutMs });
-  if (del.code === 0) return { ok: true, detail: `removed ${address} from ${iface}` };
-  const show = await runCommand('ip', ['-4', '-o', 'addr', 'show', 'dev', iface], { timeoutMs });
-  if (show.code === 0 && !parseAddresses(show.stdout).includes(address)) return { ok: true, detail: `${address} was not on ${iface}` };
-  return { ok: false, detail: `cannot remove ${address} from ${iface}: ${del.failure}` };
+  const deadline = Date.now() + timeoutMs;
+  const before = await findAddress(address, iface, { timeoutMs });
+  if ('absent' in before) return { ok: true, detail: `${address} was not on ${iface}` };
+  if ('failure' in before) return { ok: false, detail: `cannot remove ${address} from ${iface}: ${before.failure}` };
+  const del = await runCommand('ip', ['-4', 'addr', 'del', before.found, 'dev', iface], { timeoutMs: deadline - Date.now() });
+  if (del.code === 0) return { ok: true, detail: `removed ${before.found} from ${iface}` };
+  return { ok: false, detail: `cannot remove ${before.found} from ${iface}: ${del.failure}` };
 }

@@ -89,6 +89,19 @@ const cases: [string, string, RegExp][] = [
     base.replace('cluster: { name: demo,', 'cluster: { name: demo, stallLimit: 20ms,'),
     /cluster\.stallLimit: 20ms is shorter than the minimum/,
   ],
+  [
+    'the same floating IP twice',
+    base.replace(
+      'mode: async }',
+      'mode: async }\n      - { name: vip1, type: fip, address: 10.0.0.100/24, interface: eth0 }\n      - { name: vip2, type: fip, address: 10.0.0.100/16, interface: eth1 }',
+    ),
+    /groups\[0\]\.resources\[2\]\.address: 10\.0\.0\.100 is already the address of resource vip1/,
+  ],
+  [
+    'a floating IP that is an interconnect',
+    base.replace('mode: async }', 'mode: async }\n      - { name: vip1, type: fip, address: 127.0.0.1/8, interface: lo }'),
+    /groups\[0\]\.resources\[1\]\.address: 127\.0\.0\.1 is an interconnect address/,
+  ],
   ['a server without interconnects', base.replace('{ name: node1 }', '{ name: node1, interconnects: [] }'), /servers\[0\]\.interconnects/],
 ];
 for (const [what, text, expected] of cases) {

@@ -253,19 +253,41 @@ const describe = (entries: ProcessGroupEntry[]): string =>
 /**
  * Runs the whole procedure. The kill happens before this function first yields, so a caller
  * that calls it synchronously from the detection has released the groups when it returns.
- * `fence` stops the rest of this server's Tandem; it runs alongside the action, because an
- * action may take long (a 30 s command, a shutdown waiting to escalate) and the surviving
- * daemons must not act on a server whose resources were just killed.
+ * `fence` stops the rest of this server's Tandem; it starts right after the kill, because the
+ * surviving daemons must not act on a server whose resources are being released, and the ledger
+ * is swept a second time once they are gone, for what they activated meanwhile.
  */
 export async function runEmergency(ctx: EmergencyContext, trigger: Trigger, fence: () => Promise<string>): Promise<EmergencyOutcome> {
-  const kill = killLedgerGroups(ctx.paths.ledger);
   const deadlineMs = ctx.config.cluster.emergency.deadlineMs;
-  const [release, addresses] = await Promise.all([
-    awaitRelease(kill, ctx.paths.ledger, deadlineMs),
+  const kill = killLedgerGroups(ctx.paths.ledger);
+  const releasing = Promise.all([awaitRelease(kill, ctx.paths.ledger, deadlineMs), removeLedgerAddresses(ctx.paths.ledger, deadlineMs)]);
+  // The fence starts right away, so that the surviving daemons stop activating anything, but after
+  // the caller's synchronous code (it names the targets once the kill is done: `await null`).
+  const fencing = (async () => {
+    await null;
+    return settle(fence, 'the fence failed');
+  })();
+  const [[first, firstAddresses], fenced] = await Promise.all([releasing, fencing]);
+  // What a daemon activated between the first sweep and its fence is in the ledger now: sweep again.
+  const again = killLedgerGroups(ctx.paths.ledger);
+  const [late, lateAddresses] = await Promise.all([
+    awaitRelease(again, ctx.paths.ledger, deadlineMs),
     removeLedgerAddresses(ctx.paths.ledger, deadlineMs),
   ]);
+  const release: Release = {
+    released: [...first.released, ...late.released],
+    // the first sweep's survivors are still in the ledger: the second sweep has them
+    stuck: late.stuck,
+    elapsedMs: first.elapsedMs,
+    ...(first.ledgerError || late.ledgerError ? { ledgerError: first.ledgerError ?? late.ledgerError } : {}),
+  };
+  const addresses: AddressRelease = {
+    removed: [...firstAddresses.removed, ...lateAddresses.removed],
+    // as with the groups: an address that could not be removed was tried again
+    failed: lateAddresses.failed,
+  };
 
-  // Bookkeeping comes next; none of it may keep the action and the fence from running.
+  // Bookkeeping comes next; none of it may keep the action from running.
   const details: Record<string, string> = {
     reason: trigger.reason,
     released: describe(release.released),
@@ -287,10 +309,7 @@ export async function runEmergency(ctx: EmergencyContext, trigger: Trigger, fenc
   bestEffort(ctx, 'syncing the alert log', () => syncFile(ctx.paths.alerts));
   bestEffort(ctx, 'logging the release', () => ctx.log.error(summary, details));
 
-  const [action, fenced] = await Promise.all([
-    settle(() => runAction(ctx, trigger.reason), 'the action failed'),
-    settle(fence, 'the fence failed'),
-  ]);
+  const action = await settle(() => runAction(ctx, trigger.reason), 'the action failed');
   const message = `emergency action ${ctx.config.cluster.emergency.action}: ${action}`;
   bestEffort(ctx, 'the action alert', () => ctx.alerts.raise('TND-GD-0904', message, { fence: fenced }));
   bestEffort(ctx, 'syncing the alert log', () => syncFile(ctx.paths.alerts));

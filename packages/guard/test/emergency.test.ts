@@ -8,6 +8,7 @@ import {
   createLogger,
   isGroupAlive,
   readAlerts,
+  readLedger,
   resolvePaths,
   signalGroup,
   sleep,
@@ -209,4 +210,23 @@ t.test('a fence that fails is reported in the action alert, not thrown', async (
   });
   t.equal(outcome.action, 'Tandem services stopped');
   t.equal(readAlerts(ctx.paths.alerts).at(-1)?.details['fence'], 'the fence failed: socket closed');
+});
+
+t.test('what a surviving daemon activates before its fence takes effect is released by a second sweep', async (t) => {
+  const ctx = setup(t, configFor('{ action: stop-services }'));
+  const ledger = new Ledger(ctx.paths.ledger);
+  const early = spawnGroup(t, ctx.dir);
+  ledger.record({ kind: 'process-group', pgid: early, group: 'web', resource: 'app', owner: 'rc' });
+  let late = 0;
+  const outcome = await runEmergency(ctx, { reason: 'tandem-nm exited unexpectedly' }, async () => {
+    // While the fence is under way, rc (still alive) starts one more resource and records it.
+    late = spawnGroup(t, ctx.dir);
+    ledger.record({ kind: 'process-group', pgid: late, group: 'db', resource: 'worker', owner: 'rc' });
+    return 'told to exit: tandem-rc';
+  });
+  t.ok(late > 0, 'the fence ran');
+  t.same(outcome.release.released.map((e) => e.pgid).sort(), [early, late].sort(), 'both groups were released');
+  t.notOk(isGroupAlive(early));
+  t.notOk(isGroupAlive(late), 'the group started during the fence is gone too');
+  t.same(readLedger(ctx.paths.ledger), [], 'the ledger is empty');
 });

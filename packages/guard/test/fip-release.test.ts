@@ -39,7 +39,7 @@ if (process.getuid?.() !== 0) {
         process.execPath,
         '--input-type=module',
         '-e',
-        `const { removeLedgerAddresses } = await import('@tandem/guard'); console.log(JSON.stringify(await removeLedgerAddresses(${JSON.stringify(dir)}, 500)));`,
+        `const { removeLedgerAddresses } = await import('@tandem/guard'); console.log(JSON.stringify(await removeLedgerAddresses(${JSON.stringify(dir)}, 5000)));`,
       ],
       { cwd: ROOT, encoding: 'utf8' },
     );

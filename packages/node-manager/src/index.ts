@@ -13,8 +13,15 @@ export {
   type NodeManagerOptions,
 } from './node-manager.js';
 export { curvePublicKeyOf, loadCurveKeys, type CurveKeys } from './membership/keys.js';
-export { Membership, nodeManagerEndpoint, type LocalMembership, type MembershipHost } from './membership/membership.js';
-export { MembershipTable, checkMembership, type PeerReach, type PeerView, type ReportedMembership } from './membership/table.js';
+export { Membership, nodeManagerEndpoints, type LocalMembership, type MembershipHost } from './membership/membership.js';
+export {
+  MembershipTable,
+  checkMembership,
+  type PathView,
+  type PeerReach,
+  type PeerView,
+  type ReportedMembership,
+} from './membership/table.js';
 export { ZAP_ENDPOINT } from './membership/zap.js';
 export { z85Decode, z85Encode } from './membership/z85.js';
 export { TAR_TIMEOUT_MS, collectLogs, defaultArchivePath, type CollectInput } from './logs-collect.js';

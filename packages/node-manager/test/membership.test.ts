@@ -20,7 +20,7 @@ import {
   NodeManager,
   checkMembership,
   curvePublicKeyOf,
-  nodeManagerEndpoint,
+  nodeManagerEndpoints,
   z85Decode,
   z85Encode,
   type LocalMembership,
@@ -28,9 +28,10 @@ import {
 } from '@tandem/node-manager';
 import { PROTOCOL_REVISION, decodeReply, encodeRequest, errorCodeFromWire, v1 } from '@tandem/protocol';
 
-// Each server binds the same port on its own loopback address, as real servers do on their interconnects.
+// Each server binds the same port on its own loopback addresses, as real servers do on their interconnects.
 const PORT = 41731;
 const ADDRESS: Record<string, string> = { node1: '127.0.0.2', node2: '127.0.0.3' };
+const INTERVAL_MS = 100;
 
 async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -43,15 +44,16 @@ async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promi
 type KeyPair = { publicKey: string; secretKey: string };
 const keyPair = (): KeyPair => zmq.curveKeyPair() as KeyPair;
 
-function configText(keys: Record<string, KeyPair | undefined>, cluster = 'demo'): string {
+/** `interconnects`: each server's addresses, by default its one address of ADDRESS. */
+function configText(keys: Record<string, KeyPair | undefined>, interconnects: Record<string, string[]> = {}): string {
   const servers = Object.keys(ADDRESS)
     .map((name) => {
       const key = keys[name] ? `, publicKey: "${keys[name].publicKey}"` : '';
-      return `  - { name: ${name}, interconnects: [${ADDRESS[name]}]${key} }`;
+      return `  - { name: ${name}, interconnects: [${(interconnects[name] ?? [ADDRESS[name]]).join(', ')}]${key} }`;
     })
     .join('\n');
   return `
-cluster: { name: ${cluster}, nodeManagerPort: ${PORT}, heartbeat: { interval: 100ms, timeout: 600ms }, emergency: { action: exec, command: "true" } }
+cluster: { name: demo, nodeManagerPort: ${PORT}, heartbeat: { interval: ${INTERVAL_MS}ms, timeout: 600ms }, emergency: { action: exec, command: "true" } }
 servers:
 ${servers}
 `;
@@ -120,7 +122,7 @@ t.test('a membership from another cluster, an unknown server or this server itse
 });
 
 t.test('a peer is unknown for a heartbeat timeout after the start, then reachable only while it answers', async (t) => {
-  const table = new MembershipTable(['node2'], 1000, 600);
+  const table = new MembershipTable([{ server: 'node2', addresses: ['10.0.0.2', '10.1.0.2'] }], 1000, 600);
   t.equal(table.reachOf('node2', 1500), 'unknown');
   t.equal(table.reachOf('node2', 1601), 'unreachable');
   table.record(v1.Membership.create({ cluster: 'demo', server: 'node2', incarnation: 3, state: 'online', hears: ['node1'] }), 2000);
@@ -135,6 +137,18 @@ t.test('a peer is unknown for a heartbeat timeout after the start, then reachabl
   t.equal(table.views(3000)[0]?.reach, 'unreachable');
   table.record(v1.Membership.create({ cluster: 'demo', server: 'node2', incarnation: 4, state: 'starting' }), 3000);
   t.equal(table.views(3000)[0]?.reported?.incarnation, 4, 'a new incarnation replaces the old one');
+  t.same(
+    table.views(3000)[0]?.paths.map((p) => p.answering),
+    [false, false],
+    "a peer's request says nothing of this server's paths to it",
+  );
+  table.record(v1.Membership.create({ cluster: 'demo', server: 'node2', incarnation: 4, state: 'online' }), 3100, 1);
+  t.same(table.views(3700)[0]?.paths, [
+    { address: '10.0.0.2', answering: false, lastAnsweredMs: 0 },
+    { address: '10.1.0.2', answering: true, lastAnsweredMs: 3100 },
+  ]);
+  t.equal(table.views(3700)[0]?.reach, 'reachable', 'an answer on any path is enough');
+  t.equal(table.views(3701)[0]?.paths[1]?.answering, false, 'a path answers within the heartbeat timeout or not at all');
 });
 
 t.test('two node managers exchange membership both ways over CURVE, and a silent peer becomes unreachable', async (t) => {
@@ -143,7 +157,14 @@ t.test('two node managers exchange membership both ways over CURVE, and a silent
   const one = await open(t, host(t, 'node1', config, keys.node1.secretKey), { incarnation: 11, state: 'online', hears: ['node2'] });
   const two = await open(t, host(t, 'node2', config, keys.node2.secretKey), { incarnation: 22, state: 'starting', hears: [] });
   await until('both to hear each other', () => one.peers()[0]?.reach === 'reachable' && two.peers()[0]?.reach === 'reachable');
-  t.match(one.peers(), [{ server: 'node2', reach: 'reachable', reported: { incarnation: 22, state: 'starting', hears: [] } }]);
+  t.match(one.peers(), [
+    {
+      server: 'node2',
+      reach: 'reachable',
+      reported: { incarnation: 22, state: 'starting', hears: [] },
+      paths: [{ address: '127.0.0.3', answering: true }],
+    },
+  ]);
   t.match(two.peers(), [{ server: 'node1', reach: 'reachable', reported: { incarnation: 11, state: 'online', hears: ['node2'] } }]);
   t.equal(one.refusedConnections, 0);
   t.equal(two.refusedConnections, 0);
@@ -151,6 +172,89 @@ t.test('two node managers exchange membership both ways over CURVE, and a silent
   two.close();
   await until('node1 to see node2 unreachable', () => one.peers()[0]?.reach === 'unreachable', 3000);
   t.pass('node2 is unreachable for node1 after the heartbeat timeout');
+});
+
+t.test('the link follows the interconnects: with interconnect 0 dead both ways the peers reach each other on interconnect 1', async (t) => {
+  const keys = { node1: keyPair(), node2: keyPair() };
+  // Interconnect 0 is cut: each server's configuration gives the other an interconnect 0 address
+  // on which nothing listens (127.0.0.5, 127.0.0.3), while interconnect 1 (127.0.1.x) works.
+  const seenBy1 = parse(configText(keys, { node1: ['127.0.0.2', '127.0.1.2'], node2: ['127.0.0.3', '127.0.1.3'] }));
+  const seenBy2 = parse(configText(keys, { node1: ['127.0.0.5', '127.0.1.2'], node2: ['127.0.0.6', '127.0.1.3'] }));
+  const one = await open(t, host(t, 'node1', seenBy1, keys.node1.secretKey), { incarnation: 1, state: 'online', hears: ['node2'] });
+  const two = await open(t, host(t, 'node2', seenBy2, keys.node2.secretKey), { incarnation: 2, state: 'online', hears: ['node1'] });
+  await until(
+    'both to be answered on interconnect 1',
+    () => one.peers()[0]?.paths[1]?.answering === true && two.peers()[0]?.paths[1]?.answering === true,
+  );
+  t.match(one.peers(), [
+    {
+      server: 'node2',
+      reach: 'reachable',
+      reported: { incarnation: 2 },
+      paths: [
+        { address: '127.0.0.3', answering: false, lastAnsweredMs: 0 },
+        { address: '127.0.1.3', answering: true },
+      ],
+    },
+  ]);
+  t.match(two.peers(), [
+    {
+      server: 'node1',
+      reach: 'reachable',
+      paths: [
+        { address: '127.0.0.5', answering: false, lastAnsweredMs: 0 },
+        { address: '127.0.1.2', answering: true },
+      ],
+    },
+  ]);
+});
+
+t.test('a peer that starts seconds after this one, or restarts, answers on its path within about two heartbeat intervals', async (t) => {
+  const keys = { node1: keyPair(), node2: keyPair() };
+  const config = parse(configText(keys));
+  const one = await open(t, host(t, 'node1', config, keys.node1.secretKey), { incarnation: 1, state: 'online', hears: [] });
+  const answeredSince = (since: number): boolean => (one.peers()[0]?.paths[0]?.lastAnsweredMs ?? 0) >= since;
+  // node1 has been trying node2 for a while (its reconnect interval grown) when node2 starts or comes back.
+  const startAfterMs = 2500;
+  let two: Membership | undefined;
+  t.teardown(() => two?.close());
+  for (const what of ['the late start', 'restart 1', 'restart 2']) {
+    await sleep(startAfterMs);
+    t.equal(one.peers()[0]?.reach, 'unreachable', `node2 is unreachable before ${what}`);
+    two = await Membership.open(host(t, 'node2', config, keys.node2.secretKey), async () => ({
+      incarnation: Date.now(),
+      state: 'online',
+      hears: [],
+    }));
+    const started = Date.now();
+    await until(`node2 to answer node1 after ${what}`, () => answeredSince(started), 5000);
+    const tookMs = Date.now() - started;
+    // Two intervals, and one more for the scheduling of a loaded test machine.
+    t.ok(tookMs <= 3 * INTERVAL_MS, `node2 answered ${tookMs} ms after ${what} (at most ${3 * INTERVAL_MS} ms)`);
+    await until(`node1 to answer node2 after ${what}`, () => (two?.peers()[0]?.paths[0]?.lastAnsweredMs ?? 0) >= started, 3 * INTERVAL_MS);
+    two.close();
+  }
+});
+
+t.test('a path whose CURVE handshake the peer refused once is connected again when the peer admits this server', async (t) => {
+  const keys = { node1: keyPair(), node2: keyPair() };
+  const config = parse(configText(keys));
+  // node2 first runs with a configuration that still lists an old key of node1: it refuses node1.
+  const stale = parse(configText({ ...keys, node1: keyPair() }));
+  const one = await open(t, host(t, 'node1', config, keys.node1.secretKey), { incarnation: 1, state: 'online', hears: [] });
+  const refusing = await Membership.open(host(t, 'node2', stale, keys.node2.secretKey), async () => ({
+    incarnation: 2,
+    state: 'online',
+    hears: [],
+  }));
+  await until("node2's ZAP handler to refuse node1", () => refusing.refusedConnections > 0);
+  refusing.close();
+  // libzmq does not reconnect a DEALER whose handshake was refused: without a new one, node1 would never be answered again.
+  const two = await open(t, host(t, 'node2', config, keys.node2.secretKey), { incarnation: 3, state: 'online', hears: [] });
+  const started = Date.now();
+  await until('node2 to answer node1', () => (one.peers()[0]?.paths[0]?.lastAnsweredMs ?? 0) >= started, 3000);
+  t.match(one.peers()[0], { reach: 'reachable', reported: { incarnation: 3 }, paths: [{ answering: true }] });
+  t.equal(two.refusedConnections, 0);
 });
 
 t.test('a client whose key is not listed gets no answer and the refusal is counted', async (t) => {
@@ -234,7 +338,7 @@ t.test('a missing, mismatched or unlisted key stops the start with an error that
       message: /^server node2 has no publicKey in the configuration/,
     },
   );
-  t.equal(nodeManagerEndpoint(missing, 'node2'), `tcp://127.0.0.3:${PORT}`);
+  t.same(nodeManagerEndpoints(missing, 'node2'), [`tcp://127.0.0.3:${PORT}`]);
 });
 
 /** A node manager context on a server's home (no daemons around it: only membership is used). */

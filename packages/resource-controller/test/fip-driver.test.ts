@@ -172,6 +172,23 @@ if (process.getuid?.() !== 0) {
     t.same(addressesOn(a.run, 'v0'), ['10.0.0.100/24']);
   });
 
+  t.test('start never takes over an address Tandem did not add, under any prefix', async (t) => {
+    const { name, run } = namespace(t);
+    run('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+    run('ip', 'link', 'set', 'v0', 'up');
+    const dir = workDir(t);
+    // A static address of the same IP under another prefix: the same IP all the same.
+    run('ip', 'addr', 'add', '10.0.0.100/16', 'dev', 'v0');
+    const [refused, stopped] = drive(name, dir, resource(), ['start', 'status']);
+    t.match(refused, {
+      ok: false,
+      error: '10.0.0.100/24 is already on v0 but was not added by Tandem: remove it, or choose another address',
+    });
+    t.same(readLedger(join(dir, 'ledger')), [], 'nothing was recorded, so nothing will remove it');
+    t.match(stopped, { alive: true }, 'the status sees the IP on the interface');
+    t.same(addressesOn(run, 'v0'), ['10.0.0.100/16'], 'the static address is untouched and not doubled');
+  });
+
   t.test('start fails with a clear reason on an interface that does not exist', async (t) => {
     const { name } = namespace(t);
     const dir = workDir(t);

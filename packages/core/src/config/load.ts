@@ -173,6 +173,21 @@ function crossCheck(raw: Raw, problems: string[]): void {
     if (cycle) problems.push(`groups[${gi}].resources: dependency cycle ${cycle.join(' -> ')}`);
   });
 
+  // A floating IP is one resource's: two would clear each other's ledger entry, and one that is
+  // an interconnect would take the heartbeat path down with it when the group stops.
+  const interconnects = new Set(raw.servers.flatMap((sv) => sv.interconnects));
+  const fipOwner = new Map<string, string>();
+  raw.groups.forEach((g, gi) =>
+    g.resources.forEach((r, ri) => {
+      if (r.type !== 'fip' || typeof r['address'] !== 'string') return;
+      const at = `groups[${gi}].resources[${ri}].address`;
+      const ip = (r['address'] as string).split('/')[0] as string;
+      const first = fipOwner.get(ip);
+      if (first) problems.push(`${at}: ${ip} is already the address of ${first}`);
+      else fipOwner.set(ip, `resource ${r.name}`);
+      if (interconnects.has(ip)) problems.push(`${at}: ${ip} is an interconnect address, not a floating one`);
+    }),
+  );
   const resources = new Map(raw.groups.flatMap((g) => g.resources.map((r) => [r.name, { r, group: g.name }] as const)));
   raw.monitors.forEach((m, mi) => {
     if (m.target !== undefined) {

@@ -2,8 +2,11 @@
  * The membership exchange between node managers (DESIGN.md sections 2, 5, 6.1): every heartbeat
  * interval this node manager tells each peer what it hears and stores what the peer answers; a
  * peer silent for the heartbeat timeout is unreachable. The link is ZeroMQ over TCP with CURVE,
- * and the ZAP handler admits only the configured peers' keys. Only for configurations with more
- * than one server.
+ * and the ZAP handler admits only the configured peers' keys. It follows the interconnects: the
+ * ROUTER is bound on every interconnect address of this server, and each peer gets one DEALER per
+ * interconnect address of its own (a path); every exchange goes out on every path, and a peer is
+ * reachable while it answered on any path (or asked) within the heartbeat timeout. Only for
+ * configurations with more than one server.
  */
 import * as zmq from 'zeromq';
 import { PM2_NAMES, RpcClient, RpcServer, TandemError, toTandemError, type DaemonContext, type RpcHandler } from '@tandem/core';
@@ -21,99 +24,118 @@ export interface LocalMembership {
 
 export type MembershipHost = Pick<DaemonContext, 'config' | 'server' | 'paths' | 'log'>;
 
-/** Small reconnect intervals: a peer that comes back must be reachable within a heartbeat timeout or so. */
+/** The first reconnect interval; the next ones double up to the heartbeat interval. */
 const RECONNECT_MS = 100;
-const RECONNECT_MAX_MS = 1000;
 const ZAP_DOMAIN = 'tandem-nm';
+/** libzmq gives a connection up for good after these (it does not reconnect after a failed handshake). */
+const HANDSHAKE_FAILURES = ['handshake:error:auth', 'handshake:error:protocol', 'handshake:error:other'] as const;
+
+/** This server's DEALER to one of a peer's interconnect addresses. */
+interface Path {
+  index: number;
+  endpoint: string;
+  client: RpcClient;
+  madeMs: number;
+  /** why libzmq gave this DEALER up, if it did: it is then replaced */
+  broken: string | undefined;
+  lastError: string;
+  answering: boolean;
+}
 
 interface Peer {
   name: string;
-  client: RpcClient;
-  /** one exchange in flight per peer: a slow peer does not pile up requests */
-  busy: boolean;
+  publicKey: string;
+  paths: Path[];
   lastReach: PeerReach;
-  lastError: string;
 }
 
-export function nodeManagerEndpoint(host: MembershipHost, server: string): string {
+/** The node manager link's endpoints of a server: one per interconnect, in configuration order (the heartbeat path index). */
+export function nodeManagerEndpoints(host: Pick<MembershipHost, 'config'>, server: string): string[] {
   const s = host.config.servers.find((x) => x.name === server);
-  const address = s?.interconnects[0];
-  if (!address) throw new TandemError('NOT_FOUND', `server ${server} has no interconnect address in the configuration`);
-  return `tcp://${address}:${host.config.cluster.nodeManagerPort}`;
+  if (!s?.interconnects.length) throw new TandemError('NOT_FOUND', `server ${server} has no interconnect address in the configuration`);
+  return s.interconnects.map((address) => `tcp://${address}:${host.config.cluster.nodeManagerPort}`);
 }
 
 export class Membership {
   readonly #host: MembershipHost;
   readonly #localView: () => Promise<LocalMembership>;
+  readonly #keys: CurveKeys;
+  readonly #context: zmq.Context;
   readonly #zap: ZapHandler;
+  readonly #router: zmq.Router;
+  readonly #endpoints: string[];
   readonly #server: RpcServer;
   readonly #peers: Peer[];
   readonly #table: MembershipTable;
   #local: LocalMembership;
   #timer: NodeJS.Timeout | undefined;
   #exchanging = false;
+  #closed = false;
 
   private constructor(host: MembershipHost, localView: () => Promise<LocalMembership>, keys: CurveKeys, startedMs: number) {
     const { config, server } = host;
+    const { intervalMs, timeoutMs } = config.cluster.heartbeat;
     this.#host = host;
     this.#localView = localView;
+    this.#keys = keys;
     const others = config.servers.filter((s) => s.name !== server);
     // A context of its own: the ZAP endpoint is per context, and it answers only for this link.
-    const context = new zmq.Context({ blocky: false });
-    this.#zap = new ZapHandler(context, new Map(others.map((s) => [s.publicKey!, s.name])), host.log);
-    const router = new zmq.Router({
-      context,
+    this.#context = new zmq.Context({ blocky: false });
+    this.#zap = new ZapHandler(this.#context, new Map(others.map((s) => [s.publicKey!, s.name])), host.log);
+    // ZMTP heartbeats drop a connection whose packets no longer arrive (an interconnect down)
+    // instead of leaving it to TCP's retransmission backoff.
+    this.#router = new zmq.Router({
+      context: this.#context,
       linger: 0,
       curveServer: true,
       curvePublicKey: keys.publicKey,
       curveSecretKey: keys.secretKey,
       zapDomain: ZAP_DOMAIN,
+      heartbeatInterval: intervalMs,
+      heartbeatTimeout: timeoutMs,
     });
+    this.#endpoints = nodeManagerEndpoints(host, server);
     // The peer's deadline comes from the peer's clock: it is not held against this one's.
-    this.#server = new RpcServer(nodeManagerEndpoint(host, server), (request) => this.#answer(request), host.log, {
-      router,
+    this.#server = new RpcServer(this.#endpoints[0]!, (request) => this.#answer(request), host.log, {
+      router: this.#router,
       deadlines: false,
     });
     this.#peers = others.map((s): Peer => {
-      const dealer = new zmq.Dealer({
-        context,
-        linger: 0,
-        immediate: true,
-        sendTimeout: 0,
-        reconnectInterval: RECONNECT_MS,
-        reconnectMaxInterval: RECONNECT_MAX_MS,
-        curveServerKey: s.publicKey!,
-        curvePublicKey: keys.publicKey,
-        curveSecretKey: keys.secretKey,
-      });
-      const client = new RpcClient(nodeManagerEndpoint(host, s.name), { name: `tandem-nm on ${s.name}`, origin: PM2_NAMES.nm, dealer });
-      return { name: s.name, client, busy: false, lastReach: 'unknown', lastError: '' };
+      const peer: Peer = { name: s.name, publicKey: s.publicKey!, paths: [], lastReach: 'unknown' };
+      peer.paths = nodeManagerEndpoints(host, s.name).map((endpoint, index) => this.#path(peer, index, endpoint));
+      return peer;
     });
     this.#table = new MembershipTable(
-      others.map((s) => s.name),
+      others.map((s) => ({ server: s.name, addresses: s.interconnects })),
       startedMs,
-      config.cluster.heartbeat.timeoutMs,
+      timeoutMs,
     );
     this.#local = { incarnation: startedMs, state: 'starting', hears: [] };
   }
 
   /**
    * Loads the key pair (a clear error when it is missing or does not match the configuration),
-   * binds the ZAP handler, then the ROUTER, connects one DEALER per peer and starts the exchange.
+   * binds the ZAP handler, then the ROUTER on every interconnect address of this server, connects
+   * one DEALER per peer and interconnect, and starts the exchange.
    */
   static async open(host: MembershipHost, localView: () => Promise<LocalMembership>, startedMs = Date.now()): Promise<Membership> {
     const membership = new Membership(host, localView, loadCurveKeys(host.config, host.server, host.paths.curveSecretKey), startedMs);
     // The ZAP handler first: a client that connects before it is bound would be let in unchecked.
-    const endpoint = nodeManagerEndpoint(host, host.server);
+    const [first, ...more] = membership.#endpoints;
+    let endpoint = first!;
     try {
       await membership.#zap.bind();
+      for (endpoint of more) await membership.#router.bind(endpoint);
+      endpoint = first!;
       await membership.#server.bind();
     } catch (err) {
       membership.close();
       throw new TandemError('UNAVAILABLE', `cannot bind the node manager link on ${endpoint}: ${toTandemError(err).message}`);
     }
     membership.#timer = setInterval(() => void membership.#exchange(), host.config.cluster.heartbeat.intervalMs);
-    host.log.info(`node manager link bound on ${endpoint}`, { peers: membership.#peers.map((p) => p.name).join(',') });
+    host.log.info(`node manager link bound on ${membership.#endpoints.join(', ')}`, {
+      peers: membership.#peers.map((p) => p.name).join(','),
+    });
     void membership.#exchange();
     return membership;
   }
@@ -129,10 +151,59 @@ export class Membership {
   }
 
   close(): void {
+    this.#closed = true;
     clearInterval(this.#timer);
-    for (const p of this.#peers) p.client.close();
+    for (const p of this.#peers) for (const path of p.paths) path.client.close();
     this.#server.close();
     this.#zap.close();
+  }
+
+  /** A DEALER to one of the peer's addresses, with the peer's key as the CURVE server key. */
+  #path(peer: Peer, index: number, endpoint: string): Path {
+    const { intervalMs, timeoutMs } = this.#host.config.cluster.heartbeat;
+    // `immediate` + `sendTimeout: 0`: a request to a peer that is not connected fails at once
+    // instead of waiting in a queue. `connectTimeout`: a connection attempt whose packets are
+    // dropped is retried after a heartbeat timeout, not after TCP's SYN backoff (up to minutes).
+    const dealer = new zmq.Dealer({
+      context: this.#context,
+      linger: 0,
+      immediate: true,
+      sendTimeout: 0,
+      // A peer that starts or comes back answers within about two heartbeat intervals: one to
+      // connect, one for the next exchange. A connection refused on the same LAN costs little.
+      reconnectInterval: Math.min(RECONNECT_MS, intervalMs),
+      reconnectMaxInterval: intervalMs,
+      connectTimeout: timeoutMs,
+      heartbeatInterval: intervalMs,
+      heartbeatTimeout: timeoutMs,
+      tcpMaxRetransmitTimeout: timeoutMs,
+      curveServerKey: peer.publicKey,
+      curvePublicKey: this.#keys.publicKey,
+      curveSecretKey: this.#keys.secretKey,
+    });
+    const client = new RpcClient(endpoint, { name: `tandem-nm on ${peer.name} (${endpoint})`, origin: PM2_NAMES.nm, dealer });
+    const path: Path = { index, endpoint, client, madeMs: Date.now(), broken: undefined, lastError: '', answering: false };
+    for (const type of HANDSHAKE_FAILURES) {
+      dealer.events.on(
+        type,
+        (event) => (path.broken ??= `${type.replace('handshake:error:', '')} handshake failure: ${event.error.message}`),
+      );
+    }
+    return path;
+  }
+
+  /**
+   * Replaces a DEALER that libzmq gave up after a failed CURVE handshake (say, the peer ran for a
+   * while with a configuration that did not list this server's key yet): libzmq never reconnects
+   * it. At most once per heartbeat timeout, so that a peer that keeps refusing is not hammered.
+   */
+  #renew(peer: Peer, path: Path): Path {
+    if (!path.broken || Date.now() - path.madeMs < this.#host.config.cluster.heartbeat.timeoutMs) return path;
+    this.#host.log.info(`reconnecting to tandem-nm on ${peer.name} at ${path.endpoint} after a ${path.broken}`, { peer: peer.name });
+    path.client.close();
+    const fresh = { ...this.#path(peer, path.index, path.endpoint), lastError: path.lastError, answering: path.answering };
+    peer.paths[path.index] = fresh;
+    return fresh;
   }
 
   #message(): tandem.v1.Membership.$Properties {
@@ -150,21 +221,31 @@ export class Membership {
     return { membership: this.#message() };
   }
 
+  /**
+   * Sends this server's membership to every peer on every path. No request waits for the one
+   * before it: a request lost on the way (a connection that broke, a peer that restarted) costs
+   * that request only, and each expires after the heartbeat timeout, so at most timeout/interval
+   * are in flight per path.
+   */
   async #exchange(): Promise<void> {
-    if (this.#exchanging) return;
+    if (this.#exchanging || this.#closed) return;
     this.#exchanging = true;
     try {
       this.#local = await this.#localView();
+      if (this.#closed) return;
       const timeoutMs = this.#host.config.cluster.heartbeat.timeoutMs;
       const body = { membership: this.#message() };
       for (const peer of this.#peers) {
-        if (peer.busy) continue;
-        peer.busy = true;
-        void peer.client
-          .call(body, { timeoutMs })
-          .then((reply) => this.#received(peer, reply.membership))
-          .catch((err: unknown) => this.#failed(peer, toTandemError(err)))
-          .finally(() => (peer.busy = false));
+        for (const old of peer.paths) {
+          const path = this.#renew(peer, old);
+          path.client
+            .call(body, { timeoutMs })
+            .then(
+              (reply) => this.#received(peer, path, reply.membership),
+              (err: unknown) => this.#failed(peer, path, toTandemError(err)),
+            )
+            .catch((err: unknown) => this.#host.log.error('membership reply not handled', { peer: peer.name, error: String(err) }));
+        }
       }
     } finally {
       this.#exchanging = false;
@@ -172,37 +253,58 @@ export class Membership {
     this.#noteReach();
   }
 
-  #received(peer: Peer, m: tandem.v1.Membership | null | undefined): void {
-    if (!m) return this.#failed(peer, new TandemError('BAD_REQUEST', 'the reply has no membership'));
+  #received(peer: Peer, path: Path, m: tandem.v1.Membership | null | undefined): void {
+    if (!m) return this.#failed(peer, path, new TandemError('BAD_REQUEST', 'the reply has no membership'));
     try {
       checkMembership(m, this.#host.config, this.#host.server);
-      if (m.server !== peer.name) throw new TandemError('CONFLICT', `${peer.name}'s address answered as ${m.server}`);
+      if (m.server !== peer.name) throw new TandemError('CONFLICT', `${peer.name}'s address ${path.endpoint} answered as ${m.server}`);
     } catch (err) {
-      return this.#failed(peer, toTandemError(err));
+      return this.#failed(peer, path, toTandemError(err));
     }
-    this.#table.record(m, Date.now());
-    peer.lastError = '';
+    this.#table.record(m, Date.now(), path.index);
+    path.lastError = '';
   }
 
-  /** Logged once per distinct failure: an unreachable peer fails the same way every interval. */
-  #failed(peer: Peer, err: TandemError): void {
+  /** Logged once per distinct failure and path: an unreachable peer fails the same way every interval. */
+  #failed(peer: Peer, path: Path, err: TandemError): void {
+    if (this.#closed) return;
     const line = err.toLine();
-    if (line === peer.lastError) return;
-    peer.lastError = line;
+    if (line === path.lastError) return;
+    path.lastError = line;
     // A refusal or a peer answering under another name is a configuration fault; silence is the heartbeat's business.
     const level = err.code === 'REFUSED' || err.code === 'CONFLICT' ? 'error' : 'debug';
-    this.#host.log.log(level, `membership exchange with ${peer.name} failed: ${line}`, { peer: peer.name, code: err.code });
+    this.#host.log.log(level, `membership exchange with ${peer.name} at ${path.endpoint} failed: ${line}`, {
+      peer: peer.name,
+      code: err.code,
+    });
   }
 
   #noteReach(): void {
     const now = Date.now();
+    const views = this.#table.views(now);
     for (const peer of this.#peers) {
-      const reach = this.#table.reachOf(peer.name, now);
+      const view = views.find((v) => v.server === peer.name);
+      if (!view) continue;
+      for (const path of peer.paths) {
+        const answering = view.paths[path.index]?.answering ?? false;
+        if (answering === path.answering) continue;
+        path.answering = answering;
+        // A path that stops or comes back while the peer stays reachable; the peer's own changes are told below.
+        if (view.reach === 'reachable' && peer.lastReach === 'reachable') {
+          const how = answering ? 'answers again' : `stopped answering${path.lastError ? ` (${path.lastError})` : ''}`;
+          this.#host.log.log(answering ? 'info' : 'warn', `tandem-nm on ${peer.name} at ${path.endpoint} ${how}`, {
+            peer: peer.name,
+            path: path.index,
+          });
+        }
+      }
+      const reach = view.reach;
       if (reach === peer.lastReach) continue;
       const before = peer.lastReach;
       peer.lastReach = reach;
-      const detail = peer.lastError ? ` (${peer.lastError})` : '';
-      if (reach === 'unreachable') this.#host.log.warn(`tandem-nm on ${peer.name} is unreachable${detail}`, { peer: peer.name, before });
+      const detail = reach === 'unreachable' ? peer.paths.map((p) => p.lastError).find((e) => e) : undefined;
+      if (reach === 'unreachable')
+        this.#host.log.warn(`tandem-nm on ${peer.name} is unreachable${detail ? ` (${detail})` : ''}`, { peer: peer.name, before });
       else this.#host.log.info(`tandem-nm on ${peer.name} is ${reach}`, { peer: peer.name, before });
     }
   }

@@ -19,13 +19,25 @@ export interface ReportedMembership {
   sentAtMs: number;
 }
 
+/** One path to a peer's node manager: this server's DEALER to one of the peer's interconnect addresses. */
+export interface PathView {
+  /** the peer's interconnect address, in configuration order (the heartbeat path index) */
+  address: string;
+  /** whether the peer answered on this path within the heartbeat timeout */
+  answering: boolean;
+  /** when the peer last answered on this path, 0 when never */
+  lastAnsweredMs: number;
+}
+
 export interface PeerView {
   server: string;
   reach: PeerReach;
-  /** when the peer last answered or asked, 0 when never */
+  /** when the peer last answered or asked, on any path, 0 when never */
   lastHeardMs: number;
   /** what it last reported, if anything */
   reported?: ReportedMembership;
+  /** this server's paths to the peer and which of them answered */
+  paths: PathView[];
 }
 
 /**
@@ -45,21 +57,33 @@ export function checkMembership(m: tandem.v1.Membership, config: Config, self: s
 export class MembershipTable {
   readonly #startedMs: number;
   readonly #timeoutMs: number;
-  readonly #peers: Map<string, { lastHeardMs: number; reported?: ReportedMembership }>;
+  readonly #peers: Map<
+    string,
+    { lastHeardMs: number; reported?: ReportedMembership; paths: { address: string; lastAnsweredMs: number }[] }
+  >;
 
-  constructor(peers: string[], startedMs: number, timeoutMs: number) {
+  /** `peers`: each peer's name and interconnect addresses (one path per address). */
+  constructor(peers: { server: string; addresses: string[] }[], startedMs: number, timeoutMs: number) {
     this.#startedMs = startedMs;
     this.#timeoutMs = timeoutMs;
-    this.#peers = new Map(peers.map((p) => [p, { lastHeardMs: 0 }]));
+    this.#peers = new Map(
+      peers.map((p) => [p.server, { lastHeardMs: 0, paths: p.addresses.map((address) => ({ address, lastAnsweredMs: 0 })) }]),
+    );
   }
 
-  /** Records a checked membership (a peer's request or reply); an older incarnation than the one known is ignored. */
-  record(m: tandem.v1.Membership, nowMs: number): void {
+  /**
+   * Records a checked membership: a peer's request (no path: which of this server's addresses it
+   * came in on is not known) or its reply on path `path`. An older incarnation than the one known
+   * is ignored.
+   */
+  record(m: tandem.v1.Membership, nowMs: number, path?: number): void {
     const peer = this.#peers.get(m.server);
     if (!peer) return;
     const incarnation = m.incarnation;
     if (peer.reported && incarnation < peer.reported.incarnation) return;
     peer.lastHeardMs = nowMs;
+    const answered = path === undefined ? undefined : peer.paths[path];
+    if (answered) answered.lastAnsweredMs = nowMs;
     peer.reported = {
       incarnation,
       state: m.state,
@@ -82,6 +106,11 @@ export class MembershipTable {
       reach: this.reachOf(server, nowMs),
       lastHeardMs: peer.lastHeardMs,
       ...(peer.reported ? { reported: peer.reported } : {}),
+      paths: peer.paths.map((p) => ({
+        address: p.address,
+        answering: p.lastAnsweredMs > 0 && nowMs - p.lastAnsweredMs <= this.#timeoutMs,
+        lastAnsweredMs: p.lastAnsweredMs,
+      })),
     }));
   }
 }

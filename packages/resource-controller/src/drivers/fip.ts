@@ -11,7 +11,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
-  parseAddresses,
+  findAddress,
   removeAddress,
   rotateIfLarge,
   runCommand,
@@ -76,8 +76,12 @@ export class FipDriver implements ResourceDriver {
     const before = await this.#look(left());
     if ('failure' in before) throw new Error(`cannot read the addresses of ${ifname}: ${before.failure}`);
     if (before.present) {
+      // Ours (recorded, not yet removed): started already. Anybody else's (a static address, an
+      // interconnect): never taken over, since stopping the resource would then remove it.
+      if (!this.#ledger.has(this.#entry)) {
+        throw new Error(`${address} is already on ${ifname} but was not added by Tandem: remove it, or choose another address`);
+      }
       this.#log('start', `${address} is already on ${ifname}`);
-      this.#record();
       this.#seen(true);
       return;
     }
@@ -155,9 +159,8 @@ export class FipDriver implements ResourceDriver {
   }
 
   async #look(timeoutMs: number): Promise<Look> {
-    const shown = await runCommand('ip', ['-4', '-o', 'addr', 'show', 'dev', this.#resource.interface], { timeoutMs });
-    if (shown.code === 0) return { present: parseAddresses(shown.stdout).includes(this.#resource.address) };
-    return { failure: shown.failure };
+    const found = await findAddress(this.#resource.address, this.#resource.interface, { timeoutMs });
+    return 'failure' in found ? found : { present: 'found' in found };
   }
 
   /** Gratuitous ARP in the background: its failure does not undo the start, it is logged and shown in the status. */
@@ -195,10 +198,15 @@ export class FipDriver implements ResourceDriver {
     return result;
   }
 
+  /** Best effort: a full disk must not keep an address from being removed. */
   #log(phase: string, line: string): void {
-    mkdirSync(dirname(this.#logFile), { recursive: true });
-    rotateIfLarge(this.#logFile);
-    appendFileSync(this.#logFile, `--- ${new Date().toISOString()} ${phase}: ${line}\n`);
+    try {
+      mkdirSync(dirname(this.#logFile), { recursive: true });
+      rotateIfLarge(this.#logFile);
+      appendFileSync(this.#logFile, `--- ${new Date().toISOString()} ${phase}: ${line}\n`);
+    } catch {
+      // the resource log is for the operator; the driver goes on without it
+    }
   }
 }
 

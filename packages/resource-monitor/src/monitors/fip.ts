@@ -2,7 +2,7 @@
  * `fip`: the floating IP of a fip resource is still on its interface, and that interface's link
  * is up. The address and interface come from the target resource's configuration.
  */
-import { parseAddresses, type MonitorConfig, runCommand } from '@tandem/core';
+import { findAddress, type MonitorConfig } from '@tandem/core';
 import { failed, healthy, type Monitor, type MonitorEnv } from './monitor.js';
 import { checkLink } from './nic.js';
 
@@ -13,9 +13,9 @@ export function fipMonitor(config: MonitorConfig, env: MonitorEnv): Monitor {
       const resource = env.resourceConfig?.(target);
       if (resource?.type !== 'fip') return failed(`resource ${target} is not a floating IP known to this monitor`);
       const { address, interface: ifname } = resource;
-      const shown = await runCommand('ip', ['-4', '-o', 'addr', 'show', 'dev', ifname], { signal });
-      if (shown.code !== 0) return failed(`cannot read the addresses of ${ifname}: ${shown.failure}`);
-      if (!parseAddresses(shown.stdout).includes(address)) return failed(`${address} is not on ${ifname}`);
+      const found = await findAddress(address, ifname, { signal });
+      if ('failure' in found) return failed(`cannot read the addresses of ${ifname}: ${found.failure}`);
+      if ('absent' in found) return failed(`${address} is not on ${ifname}`);
       const link = await checkLink(ifname, signal);
       return link.ok ? healthy(`${address} is on ${ifname}, link up`) : failed(`${address} is on ${ifname} but ${link.message}`);
     },

@@ -29,6 +29,7 @@ export function ipMonitor(config: MonitorConfig): Monitor {
       const done = new AbortController();
       const onAbort = (): void => done.abort();
       signal.addEventListener('abort', onAbort, { once: true });
+      if (signal.aborted) done.abort(); // aborted before the listener was there
       try {
         const pings = addresses.map((a) =>
           pingOnce(a, waitSeconds, done.signal).then((r) => {
