@@ -101,6 +101,12 @@ export class TestCluster {
     this.destroyed = false;
     this.onExit = () => this.destroy({ planned: false });
     process.once('exit', this.onExit);
+    // Interrupted (Ctrl-C, a CI timeout): remove what was built, then end as the signal would.
+    this.onSignal = (signal) => {
+      this.destroy({ planned: false });
+      process.kill(process.pid, signal);
+    };
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.once(signal, this.onSignal);
 
     this.prefix = pickPrefix();
     this.dir = mkdtempSync('/tmp/tc.');
@@ -342,6 +348,7 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
     if (this.destroyed) return;
     this.destroyed = true;
     process.removeListener('exit', this.onExit);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.removeListener(signal, this.onSignal);
     // pm2 kill would start a new pm2 daemon where none runs (after a power cut): only where one does.
     const running = this.servers.filter((s) => this.namespaces.includes(this.ns(s)) && pm2DaemonAlive(this.envs[s]?.PM2_HOME ?? ''));
     if (opts.planned !== false && running.length > 0) {

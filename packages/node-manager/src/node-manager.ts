@@ -109,7 +109,7 @@ export class NodeManager {
   #closed = false;
   /** the link to the other servers' node managers; none with a one-server configuration */
   #membership: Membership | undefined;
-  /** hb's incarnation once it told it; until then nm's start time stands in */
+  /** hb's incarnation once it told it; 0 (not known) until then */
   #incarnation: number;
 
   constructor(ctx: DaemonContext, opts: NodeManagerOptions = {}) {
@@ -120,7 +120,7 @@ export class NodeManager {
     this.#exitFatal = opts.exitFatal ?? (() => void flushLogger(ctx.log, 300).then(() => process.exit(EXIT.FATAL)));
     this.#guardPing = setInterval(() => void this.#pingGuard(), opts.guardPingIntervalMs ?? GUARD_PING_INTERVAL_MS);
     this.#guardPing.unref();
-    this.#incarnation = ctx.startedMs;
+    this.#incarnation = 0;
   }
 
   /**

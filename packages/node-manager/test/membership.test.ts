@@ -156,7 +156,11 @@ t.test('two node managers exchange membership both ways over CURVE, and a silent
   const config = parse(configText(keys));
   const one = await open(t, host(t, 'node1', config, keys.node1.secretKey), { incarnation: 11, state: 'online', hears: ['node2'] });
   const two = await open(t, host(t, 'node2', config, keys.node2.secretKey), { incarnation: 22, state: 'starting', hears: [] });
-  await until('both to hear each other', () => one.peers()[0]?.reach === 'reachable' && two.peers()[0]?.reach === 'reachable');
+  // Each answered on its own path: a peer's request alone would make it reachable already.
+  await until(
+    'both to answer each other',
+    () => one.peers()[0]?.paths[0]?.answering === true && two.peers()[0]?.paths[0]?.answering === true,
+  );
   t.match(one.peers(), [
     {
       server: 'node2',
@@ -371,9 +375,9 @@ t.test('the node manager opens the link only with several servers, and status sh
   const two = await open(t, host(t, 'node2', config, keys.node2.secretKey), { incarnation: 42, state: 'online', hears: ['node1'] });
   await until('node1 to hear node2', () => first.peers()[0]?.reach === 'reachable');
   t.match(first.peers()[0]?.reported, { incarnation: 42, state: 'online', hears: ['node1'] });
-  // No hb here: node1 says it hears nobody and stands in its start time for the incarnation.
+  // No hb here: node1 says it hears nobody and that its incarnation is not known yet (0).
   await until('node2 to hear node1', () => two.peers()[0]?.reported !== undefined);
-  t.match(two.peers()[0]?.reported, { state: 'starting', hears: [] });
+  t.match(two.peers()[0]?.reported, { incarnation: 0, state: 'starting', hears: [] });
   const status = await first.status();
   t.match(
     status.servers?.find((s) => s.name === 'node2'),
@@ -383,4 +387,16 @@ t.test('the node manager opens the link only with several servers, and status sh
   const broken = new NodeManager(nmContext(t, host(t, 'node1', config)));
   t.teardown(() => broken.stop('test over'));
   await t.rejects(broken.openMembership(), { code: 'NOT_FOUND', message: /is missing: run tandem keys generate on node1$/ });
+});
+
+t.test('a peer whose incarnation becomes known after it first reported 0 stays reachable', async (t) => {
+  const table = new MembershipTable([{ server: 'node2', addresses: ['10.0.0.2'] }], 0, 1000);
+  const m = (incarnation: number) => v1.Membership.create({ cluster: 'c', server: 'node2', incarnation, state: 'online' });
+  table.record(m(0), 100, 0);
+  table.record(m(3), 600, 0);
+  table.record(m(0), 1200, 0); // a report before its heartbeat answered it, arriving late
+  t.equal(table.views(1500)[0]?.reach, 'reachable');
+  t.equal(table.views(1500)[0]?.reported?.incarnation, 3, 'a late 0 does not forget the incarnation');
+  table.record(m(2), 1600, 0); // from an older life: ignored
+  t.equal(table.views(2300)[0]?.reach, 'unreachable', 'an older incarnation does not count as hearing the peer');
 });

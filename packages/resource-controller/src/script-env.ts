@@ -8,7 +8,15 @@ export type ScriptEvent = 'START' | 'FAILOVER' | 'RECOVER';
 
 /** Why a stop script runs. */
 export type StopFactor =
-  'CLUSTERSHUTDOWN' | 'SERVERSHUTDOWN' | 'GROUPSTOP' | 'GROUPMOVE' | 'GROUPFAILOVER' | 'GROUPRESTART' | 'RESOURCESTOP' | 'RESOURCERESTART';
+  | 'CLUSTERSHUTDOWN'
+  | 'SERVERSHUTDOWN'
+  | 'CLUSTERLEAVE'
+  | 'GROUPSTOP'
+  | 'GROUPMOVE'
+  | 'GROUPFAILOVER'
+  | 'GROUPRESTART'
+  | 'RESOURCESTOP'
+  | 'RESOURCERESTART';
 
 /** Why a group or resource is started, as the request says it (the wire's Cause without its prefix). */
 export type StartCause = 'OPERATOR' | 'STARTUP' | 'MONITOR' | 'CLUSTER_STOP' | 'FINAL_ACTION' | 'FAILOVER' | 'UNSPECIFIED';

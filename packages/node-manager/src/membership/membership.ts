@@ -27,8 +27,8 @@ export type MembershipHost = Pick<DaemonContext, 'config' | 'server' | 'paths' |
 /** The first reconnect interval; the next ones double up to the heartbeat interval. */
 const RECONNECT_MS = 100;
 const ZAP_DOMAIN = 'tandem-nm';
-/** libzmq gives a connection up for good after these (it does not reconnect after a failed handshake). */
-const HANDSHAKE_FAILURES = ['handshake:error:auth', 'handshake:error:protocol', 'handshake:error:other'] as const;
+/** A path silent for this many heartbeat timeouts gets a new DEALER (see `#renew`). */
+const RENEW_AFTER_TIMEOUTS = 2;
 
 /** This server's DEALER to one of a peer's interconnect addresses. */
 interface Path {
@@ -36,8 +36,6 @@ interface Path {
   endpoint: string;
   client: RpcClient;
   madeMs: number;
-  /** why libzmq gave this DEALER up, if it did: it is then replaced */
-  broken: string | undefined;
   lastError: string;
   answering: boolean;
 }
@@ -91,6 +89,8 @@ export class Membership {
       curvePublicKey: keys.publicKey,
       curveSecretKey: keys.secretKey,
       zapDomain: ZAP_DOMAIN,
+      // Without a ZAP handler, libzmq would let every CURVE client in: refuse instead (fail closed).
+      zapEnforceDomain: true,
       heartbeatInterval: intervalMs,
       heartbeatTimeout: timeoutMs,
     });
@@ -132,11 +132,11 @@ export class Membership {
       membership.close();
       throw new TandemError('UNAVAILABLE', `cannot bind the node manager link on ${endpoint}: ${toTandemError(err).message}`);
     }
-    membership.#timer = setInterval(() => void membership.#exchange(), host.config.cluster.heartbeat.intervalMs);
+    membership.#timer = setInterval(() => membership.#exchangeSafely(), host.config.cluster.heartbeat.intervalMs);
     host.log.info(`node manager link bound on ${membership.#endpoints.join(', ')}`, {
       peers: membership.#peers.map((p) => p.name).join(','),
     });
-    void membership.#exchange();
+    membership.#exchangeSafely();
     return membership;
   }
 
@@ -182,24 +182,22 @@ export class Membership {
       curveSecretKey: this.#keys.secretKey,
     });
     const client = new RpcClient(endpoint, { name: `tandem-nm on ${peer.name} (${endpoint})`, origin: PM2_NAMES.nm, dealer });
-    const path: Path = { index, endpoint, client, madeMs: Date.now(), broken: undefined, lastError: '', answering: false };
-    for (const type of HANDSHAKE_FAILURES) {
-      dealer.events.on(
-        type,
-        (event) => (path.broken ??= `${type.replace('handshake:error:', '')} handshake failure: ${event.error.message}`),
-      );
-    }
-    return path;
+    return { index, endpoint, client, madeMs: Date.now(), lastError: '', answering: false };
   }
 
   /**
-   * Replaces a DEALER that libzmq gave up after a failed CURVE handshake (say, the peer ran for a
-   * while with a configuration that did not list this server's key yet): libzmq never reconnects
-   * it. At most once per heartbeat timeout, so that a peer that keeps refusing is not hammered.
+   * Replaces the DEALER of a path that has not answered for a while. libzmq never reconnects a
+   * DEALER whose CURVE handshake failed (say, the peer ran for a while with a configuration that
+   * did not list this server's key yet), and a new socket also clears any other stuck connection
+   * state. At most once per few heartbeat timeouts: a peer that is down costs one connection attempt then.
    */
-  #renew(peer: Peer, path: Path): Path {
-    if (!path.broken || Date.now() - path.madeMs < this.#host.config.cluster.heartbeat.timeoutMs) return path;
-    this.#host.log.info(`reconnecting to tandem-nm on ${peer.name} at ${path.endpoint} after a ${path.broken}`, { peer: peer.name });
+  #renew(peer: Peer, path: Path, nowMs: number): Path {
+    const afterMs = RENEW_AFTER_TIMEOUTS * this.#host.config.cluster.heartbeat.timeoutMs;
+    const lastAnsweredMs = this.#table.views(nowMs).find((v) => v.server === peer.name)?.paths[path.index]?.lastAnsweredMs ?? 0;
+    if (nowMs - Math.max(lastAnsweredMs, path.madeMs) < afterMs) return path;
+    this.#host.log.debug(`new connection to tandem-nm on ${peer.name} at ${path.endpoint}: no answer for ${afterMs} ms`, {
+      peer: peer.name,
+    });
     path.client.close();
     const fresh = { ...this.#path(peer, path.index, path.endpoint), lastError: path.lastError, answering: path.answering };
     peer.paths[path.index] = fresh;
@@ -227,6 +225,11 @@ export class Membership {
    * that request only, and each expires after the heartbeat timeout, so at most timeout/interval
    * are in flight per path.
    */
+  /** An exchange whose failure is logged: a rejection left unhandled would take nm (and the server) down. */
+  #exchangeSafely(): void {
+    this.#exchange().catch((err: unknown) => this.#host.log.error('membership exchange failed', { error: String(err) }));
+  }
+
   async #exchange(): Promise<void> {
     if (this.#exchanging || this.#closed) return;
     this.#exchanging = true;
@@ -235,9 +238,10 @@ export class Membership {
       if (this.#closed) return;
       const timeoutMs = this.#host.config.cluster.heartbeat.timeoutMs;
       const body = { membership: this.#message() };
+      const now = Date.now();
       for (const peer of this.#peers) {
         for (const old of peer.paths) {
-          const path = this.#renew(peer, old);
+          const path = this.#renew(peer, old, now);
           path.client
             .call(body, { timeoutMs })
             .then(

@@ -74,13 +74,16 @@ export class MembershipTable {
   /**
    * Records a checked membership: a peer's request (no path: which of this server's addresses it
    * came in on is not known) or its reply on path `path`. An older incarnation than the one known
-   * is ignored.
+   * is ignored (a message from the peer's previous life); 0 means not known yet.
    */
   record(m: tandem.v1.Membership, nowMs: number, path?: number): void {
     const peer = this.#peers.get(m.server);
     if (!peer) return;
-    const incarnation = m.incarnation;
-    if (peer.reported && incarnation < peer.reported.incarnation) return;
+    // 0 = not known yet (the peer's heartbeat had not told its node manager): never "older", and it
+    // does not forget an incarnation already known.
+    const known = peer.reported?.incarnation ?? 0;
+    if (m.incarnation !== 0 && m.incarnation < known) return;
+    const incarnation = m.incarnation || known;
     peer.lastHeardMs = nowMs;
     const answered = path === undefined ? undefined : peer.paths[path];
     if (answered) answered.lastAnsweredMs = nowMs;
