@@ -28,8 +28,13 @@ import {
 } from '@tandem/node-manager';
 import { PROTOCOL_REVISION, decodeReply, encodeRequest, errorCodeFromWire, v1 } from '@tandem/protocol';
 
-// Each server binds the same port on its own loopback addresses, as real servers do on their interconnects.
-const PORT = 41731;
+// Each server binds the same port on its own loopback addresses, as real servers do on their
+// interconnects. A new port for every test: zeromq closes sockets in the background, so the
+// previous test's port may still be bound when the next one starts.
+let port = 41700 + (process.pid % 200) * 10;
+t.beforeEach(() => {
+  port += 1;
+});
 const ADDRESS: Record<string, string> = { node1: '127.0.0.2', node2: '127.0.0.3' };
 const INTERVAL_MS = 100;
 
@@ -53,7 +58,7 @@ function configText(keys: Record<string, KeyPair | undefined>, interconnects: Re
     })
     .join('\n');
   return `
-cluster: { name: demo, nodeManagerPort: ${PORT}, heartbeat: { interval: ${INTERVAL_MS}ms, timeout: 600ms }, emergency: { action: exec, command: "true" } }
+cluster: { name: demo, nodeManagerPort: ${port}, heartbeat: { interval: ${INTERVAL_MS}ms, timeout: 600ms }, emergency: { action: exec, command: "true" } }
 servers:
 ${servers}
 `;
@@ -86,7 +91,7 @@ async function open(t: Tap.Test, h: MembershipHost, local: LocalMembership): Pro
 /** A raw CURVE client of node1's link, with any key pair, as an intruder or a misconfigured peer would be. */
 function rawClient(t: Tap.Test, serverKey: string, own: KeyPair): zmq.Dealer {
   const dealer = new zmq.Dealer({ linger: 0, curveServerKey: serverKey, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey });
-  dealer.connect(`tcp://${ADDRESS['node1']}:${PORT}`);
+  dealer.connect(`tcp://${ADDRESS['node1']}:${port}`);
   t.teardown(() => dealer.close());
   return dealer;
 }
@@ -342,7 +347,7 @@ t.test('a missing, mismatched or unlisted key stops the start with an error that
       message: /^server node2 has no publicKey in the configuration/,
     },
   );
-  t.same(nodeManagerEndpoints(missing, 'node2'), [`tcp://127.0.0.3:${PORT}`]);
+  t.same(nodeManagerEndpoints(missing, 'node2'), [`tcp://127.0.0.3:${port}`]);
 });
 
 /** A node manager context on a server's home (no daemons around it: only membership is used). */
