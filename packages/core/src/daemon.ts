@@ -52,9 +52,9 @@ export interface DaemonOptions {
 }
 
 /**
- * How often a daemon checks its own timer lateness and beats to the guard: a tenth of the stall
- * limit, between 50 and 250 ms. Often enough to see a stall well within the limit, rare enough
- * that an idle server stays idle.
+ * How often a daemon checks its own timer lateness (and every second time beats to the guard): a
+ * tenth of the stall limit, between 50 and 250 ms. Often enough to see a stall well within the
+ * limit, rare enough that an idle server stays idle.
  */
 export function tickIntervalMs(stallLimitMs: number): number {
   return Math.min(250, Math.max(50, Math.floor(stallLimitMs / 10)));
@@ -229,6 +229,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   // Stall detection: a tick that comes late by more than the stall limit means this process
   // was frozen while the rest of the world went on; it must not carry on as if nothing happened.
   const tickMs = tickIntervalMs(config.cluster.stallLimitMs);
+  // The guard needs a few beats per stall limit, not one per tick: every second tick is enough.
+  const ticksPerBeat = 2;
+  let ticks = 0;
   let expected = Date.now() + tickMs;
   let maxLateness = 0;
   ticker = setInterval(() => {
@@ -241,6 +244,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       void fatal(`event loop stalled for ${lateness} ms`);
       return;
     }
+    if (++ticks % ticksPerBeat !== 0) return;
     guard?.beat(maxLateness);
     maxLateness = 0;
   }, tickMs);
