@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -309,7 +309,7 @@ t.test('a listed key claiming another cluster or an unknown server gets REFUSED'
   t.equal(one.refusedConnections, 0);
 });
 
-t.test('a missing, mismatched or unlisted key stops the start with an error that says what to do', async (t) => {
+t.test('a missing, exposed, mismatched or unlisted key stops the start with an error that says what to do', async (t) => {
   const keys = { node1: keyPair(), node2: keyPair() };
   const config = parse(configText(keys));
   const missing = host(t, 'node1', config);
@@ -330,6 +330,15 @@ t.test('a missing, mismatched or unlisted key stops the start with an error that
       message: new RegExp(
         `^CURVE secret key \\S+ does not match node1's publicKey in the configuration \\(the key file's public key is ${other.publicKey.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`,
       ),
+    },
+  );
+  const exposed = host(t, 'node1', config, keys.node1.secretKey);
+  chmodSync(exposed.paths.curveSecretKey, 0o644);
+  await t.rejects(
+    Membership.open(exposed, async () => ({ incarnation: 1, state: 'starting', hears: [] })),
+    {
+      code: 'REFUSED',
+      message: `CURVE secret key ${exposed.paths.curveSecretKey} is readable by others (mode 644): chmod 600 ${exposed.paths.curveSecretKey}`,
     },
   );
   const unlisted = host(t, 'node1', parse(configText({ node2: keys.node2 })), keys.node1.secretKey);

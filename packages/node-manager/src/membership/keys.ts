@@ -4,7 +4,7 @@
  * in the configuration. A node manager that cannot prove the key the others expect does not start.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { TandemError, type Config } from '@tandem/core';
 import { z85Decode, z85Encode } from './z85.js';
 
@@ -52,6 +52,11 @@ export function loadCurveKeys(config: Config, server: string, path: string): Cur
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(err as Error).message})`;
     throw new TandemError('NOT_FOUND', `CURVE secret key ${path} ${why}: run tandem keys generate on ${server}`);
+  }
+  // A secret others can read is no secret: whoever reads it can pose as this server.
+  const mode = statSync(path).mode & 0o777;
+  if (mode & 0o077) {
+    throw new TandemError('REFUSED', `CURVE secret key ${path} is readable by others (mode ${mode.toString(8)}): chmod 600 ${path}`);
   }
   const publicKey = curvePublicKeyOf(secretKey);
   if (!publicKey)
