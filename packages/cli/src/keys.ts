@@ -3,10 +3,10 @@
  * (DESIGN.md section 2). The secret key stays in the state directory (mode 0600), where tandem-nm
  * reads it; the public key goes into this server's entry of cluster.yaml on every server.
  */
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { curveKeyPair } from 'zeromq';
-import { TandemError, type Paths } from '@tandem/core';
+import { TandemError, writeFileAtomic, type Paths } from '@tandem/core';
 
 export interface GeneratedKeys {
   publicKey: string;
@@ -27,13 +27,7 @@ export function generateKeys(paths: Pick<Paths, 'curveSecretKey' | 'curvePublicK
   const { publicKey, secretKey } = curveKeyPair();
   mkdirSync(dirname(secretPath), { recursive: true, mode: 0o700 });
   // Through a fresh temporary file, so the secret never sits in a file with wider permissions.
-  const write = (path: string, text: string, mode: number): void => {
-    const tmp = `${path}.tmp`;
-    rmSync(tmp, { force: true });
-    writeFileSync(tmp, `${text}\n`, { mode, flag: 'wx' });
-    renameSync(tmp, path);
-  };
-  write(secretPath, secretKey, 0o600);
-  write(publicPath, publicKey, 0o644);
+  writeFileAtomic(secretPath, `${secretKey}\n`, 0o600);
+  writeFileAtomic(publicPath, `${publicKey}\n`, 0o644);
   return { publicKey, secretPath, publicPath };
 }

@@ -3,7 +3,7 @@
  * the guard, event-loop stall detection, and an orderly stop on SIGINT/SIGTERM that says
  * goodbye to the guard (a planned stop is not a crash). Each daemon's main.ts calls runDaemon.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as zmq from 'zeromq';
 import { decodeGuardReply, encodeLiveness } from '@tandem/protocol';
@@ -12,6 +12,7 @@ import { loadConfig, localServerName } from './config/load.js';
 import type { Config } from './config/types.js';
 import { toTandemError } from './errors.js';
 import { EventPublisher } from './events.js';
+import { writeFileAtomic } from './files.js';
 import { Ledger } from './ledger.js';
 import { createLogger, flushLogger, type Logger } from './logger.js';
 import { rssKb } from './process.js';
@@ -221,9 +222,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       void flushLogger(log, 200).then(() => process.exit(EXIT.OK));
     });
     guard.hello(startedMs);
-    // Atomically (temp file + rename): a guard restarting right now must never read half of it.
-    writeFileSync(`${registryFile}.tmp`, JSON.stringify({ daemon: opts.name, pid: process.pid, startedMs }));
-    renameSync(`${registryFile}.tmp`, registryFile);
+    // Atomically: a guard restarting right now must never read half of it.
+    writeFileAtomic(registryFile, JSON.stringify({ daemon: opts.name, pid: process.pid, startedMs }));
   }
 
   // Stall detection: a tick that comes late by more than the stall limit means this process

@@ -6,7 +6,9 @@
 export { ALERTS, AlertLog, readAlerts, type AlertId, type AlertRecord } from './alerts.js';
 export { CONFIG_SCHEMA, EMERGENCY_ACTIONS, MONITOR_FINAL_ACTIONS, START_FINAL_ACTIONS, STOP_FINAL_ACTIONS } from './config/schema.js';
 export {
+  GROUP_OPERATION_MARGIN_MS,
   findCycle,
+  groupOperationTimeoutMs,
   jsonPointerToPath,
   loadConfig,
   localServerName,
@@ -32,6 +34,7 @@ export type {
 } from './config/types.js';
 export { EXIT, runDaemon, tickIntervalMs, type DaemonContext, type DaemonImpl, type DaemonOptions, type DaemonState } from './daemon.js';
 export { formatDuration, parseDuration } from './duration.js';
+export { writeFileAtomic } from './files.js';
 export { ErrorCode, TandemError, errorFromWire, errorToWire, toTandemError } from './errors.js';
 export { EventPublisher, EventSubscriber } from './events.js';
 export { Ledger, readLedger, type FipEntry, type LedgerEntry, type ProcessGroupEntry } from './ledger.js';

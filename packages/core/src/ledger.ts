@@ -3,7 +3,8 @@
  * an emergency records it here first, and clears it after the release. The guard cannot ask a
  * dead daemon what it holds, so it works from these files.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from './files.js';
 import { join } from 'node:path';
 
 /** A process group an exec resource runs in: the guard SIGKILLs it. */
@@ -28,8 +29,7 @@ export class Ledger {
   /** Records an entry; written atomically (temp file + rename) so a reader never sees half. */
   record(entry: LedgerEntry): void {
     const file = this.#file(entry);
-    writeFileSync(`${file}.tmp`, JSON.stringify(entry));
-    renameSync(`${file}.tmp`, file);
+    writeFileAtomic(file, JSON.stringify(entry));
   }
 
   /** Whether this entry is recorded (say, an address this server added and has not removed). */

@@ -1,5 +1,6 @@
 /** The incarnation: a counter in the state directory that grows by one at every start. */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '@tandem/core';
 import { join } from 'node:path';
 
 /** Reads the last incarnation (0 when none or unreadable), stores the next one atomically and returns it. */
@@ -14,7 +15,6 @@ export function nextIncarnation(stateDir: string): number {
   }
   const next = last + 1;
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  writeFileSync(`${file}.tmp`, `${next}\n`);
-  renameSync(`${file}.tmp`, file);
+  writeFileAtomic(file, `${next}\n`);
   return next;
 }

@@ -8,7 +8,6 @@ export {
   NM_FINAL_ACTIONS,
   NodeManager,
   STARTUP_PING_DEADLINE_MS,
-  groupTimeoutMs,
   type NmFinalAction,
   type NodeManagerOptions,
 } from './node-manager.js';

@@ -6,8 +6,10 @@
 import { readFileSync } from 'node:fs';
 import {
   EXIT,
+  GROUP_OPERATION_MARGIN_MS,
   PM2_NAMES,
   RpcClient,
+  groupOperationTimeoutMs,
   TandemError,
   flushLogger,
   readAlerts,
@@ -39,8 +41,6 @@ const { ClusterAction, GroupAction, ResourceAction, MonitorAction, ConfigAction,
 export const STARTUP_PING_DEADLINE_MS = 30_000;
 const STARTUP_POLL_MS = 250;
 const PING_TIMEOUT_MS = 1000;
-/** added to the scripts' own timeouts when nm waits for rc */
-const SCRIPT_MARGIN_MS = 10_000;
 const SHORT_TIMEOUT_MS = 10_000;
 const EVENTS_MAX = 10_000;
 /** How often nm asks the guard again for an emergency while the guard does not answer. */
@@ -72,9 +72,6 @@ const ENTERED: Record<ClusterCommandName, { alert: AlertId; message: string }> =
 };
 
 /** How long rc may take to stop and start every resource of a group (a restart or move does both). */
-export function groupTimeoutMs(group: GroupConfig): number {
-  return group.resources.reduce((sum, r) => sum + r.timeoutMs + r.stopTimeoutMs, 0) + SCRIPT_MARGIN_MS;
-}
 
 function need<T>(part: T | null | undefined, what: string): T {
   if (part === null || part === undefined) throw new TandemError('BAD_REQUEST', `${what} request without a body`);
@@ -250,7 +247,7 @@ export class NodeManager {
 
   /** rc may run every group's start scripts before it answers. */
   #allGroupsTimeoutMs(): number {
-    return this.#ctx.config.groups.reduce((sum, g) => sum + groupTimeoutMs(g), SCRIPT_MARGIN_MS);
+    return this.#ctx.config.groups.reduce((sum, g) => sum + groupOperationTimeoutMs(g), GROUP_OPERATION_MARGIN_MS);
   }
 
   async #activate(cause: tandem.v1.Cause): Promise<void> {
@@ -348,7 +345,7 @@ export class NodeManager {
     }
     this.#requireOnline(`group ${group.name} cannot ${verb}`);
     const forwarded = { action: cmd.action, group: group.name, server: cmd.server, cause: this.#cause(request, cmd.cause) };
-    return this.#forwardToRc({ group: forwarded }, groupTimeoutMs(group));
+    return this.#forwardToRc({ group: forwarded }, groupOperationTimeoutMs(group));
   }
 
   async #resource(request: Request, cmd: tandem.v1.ResourceCommand): Promise<ReplyBody> {
@@ -362,7 +359,7 @@ export class NodeManager {
     }
     this.#requireOnline(`resource ${group.name}/${cmd.resource} cannot ${verb}`);
     const forwarded = { action: cmd.action, group: group.name, resource: cmd.resource, cause: this.#cause(request, cmd.cause) };
-    return this.#forwardToRc({ resource: forwarded }, groupTimeoutMs(group));
+    return this.#forwardToRc({ resource: forwarded }, groupOperationTimeoutMs(group));
   }
 
   async #monitor(cmd: tandem.v1.MonitorCommand): Promise<ReplyBody> {

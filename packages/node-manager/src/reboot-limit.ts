@@ -3,9 +3,9 @@
  * this server stays up with the cluster service stopped. The decision is a pure function of the
  * persisted history; the history lives in <state>/reboot-limit.json so it survives the reboots it counts.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { TandemError, formatDuration } from '@tandem/core';
+import { TandemError, formatDuration, writeFileAtomic } from '@tandem/core';
 
 export interface RebootHistory {
   /** shutdowns and reboots done by final actions since the last reset */
@@ -76,7 +76,5 @@ export function loadRebootHistory(path: string): RebootHistory {
 /** Writes the history atomically (a crash mid-write leaves the old file). */
 export function saveRebootHistory(path: string, history: RebootHistory): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify(history));
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(history));
 }

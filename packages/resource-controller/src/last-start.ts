@@ -3,7 +3,8 @@
  * (docs/architecture.md, "Script environment"), also after this daemon restarts.
  * One JSON file in the state directory, replaced atomically on every change.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '@tandem/core';
 import { dirname } from 'node:path';
 import type { StartValues } from './script-env.js';
 
@@ -23,8 +24,7 @@ export class LastStartStore {
   set(group: string, resource: string, values: StartValues): void {
     this.#values.set(`${group}/${resource}`, values);
     mkdirSync(dirname(this.#file), { recursive: true });
-    writeFileSync(`${this.#file}.tmp`, JSON.stringify(Object.fromEntries(this.#values), null, 2));
-    renameSync(`${this.#file}.tmp`, this.#file);
+    writeFileAtomic(this.#file, JSON.stringify(Object.fromEntries(this.#values), null, 2));
   }
 }
 

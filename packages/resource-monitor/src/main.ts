@@ -1,19 +1,15 @@
 /** tandem-rm: wiring only. The monitors and the ladder live in resource-monitor.ts. */
-import { EventSubscriber, runDaemon, type Config } from '@tandem/core';
+import { EventSubscriber, groupOperationTimeoutMs, runDaemon } from '@tandem/core';
 import { RpcNm, RpcRc } from './clients.js';
 import { ResourceMonitor } from './resource-monitor.js';
-
-/** A recovery call to rc may last as long as stopping and starting the whole group, plus a margin. */
-function groupActionTimeoutMs(config: Config, group: string): number {
-  const resources = config.groups.find((g) => g.name === group)?.resources ?? [];
-  return resources.reduce((sum, r) => sum + r.timeoutMs + r.stopTimeoutMs, 10_000);
-}
 
 await runDaemon({
   name: 'rm',
   core: true,
   async setup(ctx) {
-    const rc = new RpcRc(ctx.paths, (group) => groupActionTimeoutMs(ctx.config, group));
+    const rc = new RpcRc(ctx.paths, (group) =>
+      groupOperationTimeoutMs({ resources: ctx.config.groups.find((g) => g.name === group)?.resources ?? [] }),
+    );
     const nm = new RpcNm(ctx.paths);
     const rm = new ResourceMonitor({
       server: ctx.server,

@@ -393,6 +393,17 @@ export function validateConfigText(text: string): Validation {
   return { ok: true, config: normalise(data as unknown as Raw) };
 }
 
+/** What any wait on a group operation allows beyond its resources' own time bounds. */
+export const GROUP_OPERATION_MARGIN_MS = 10_000;
+
+/**
+ * How long one operation on a group may take: stopping and starting every resource of it (a
+ * restart), plus a margin. Whoever waits on rc for a group (nm for the CLI, rm for recovery) uses it.
+ */
+export function groupOperationTimeoutMs(group: Pick<GroupConfig, 'resources'>): number {
+  return group.resources.reduce((sum, r) => sum + r.timeoutMs + r.stopTimeoutMs, GROUP_OPERATION_MARGIN_MS);
+}
+
 /** Validates configuration text for one server: the file, and that the server is in it. */
 export function validateConfigForServer(text: string, server: string): Validation {
   const v = validateConfigText(text);
