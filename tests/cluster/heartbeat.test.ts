@@ -77,6 +77,20 @@ t.test('three servers come up and each hears every path of the others', { skip }
       `${s} lists every server online with both paths up`,
     );
   }
+  // The node managers reach each other over their CURVE link and say what they see.
+  for (const s of c.servers) {
+    await c.waitFor(
+      `${s}'s node manager to reach every peer's`,
+      async () => (await c.status(s)).servers.filter((x) => !x.local).every((x) => x.reach === 'reachable' && x.reportedState === 'online'),
+      15_000,
+    );
+    const peers = (await c.status(s)).servers.filter((x) => !x.local);
+    t.same(
+      peers.map((x) => [x.name, x.reach, x.reportedState, [...x.hears].sort()]),
+      c.servers.filter((x) => x !== s).map((x) => [x, 'reachable', 'online', c.servers.filter((y) => y !== x)]),
+      `${s} hears from every peer's node manager, each of which hears the other two`,
+    );
+  }
   await c.waitFor('the group to be online on s1', async () => (await c.status('s1')).groups[0]?.state === 'online');
   t.equal(
     (await c.clientGet(`http://${c.address('s1', 0)}:38080/`)).trim(),

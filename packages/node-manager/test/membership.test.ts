@@ -183,6 +183,34 @@ t.test('two node managers exchange membership both ways over CURVE, and a silent
   t.pass('node2 is unreachable for node1 after the heartbeat timeout');
 });
 
+t.test('a node manager that answers before its heartbeat told it the incarnation stays readable when it learns it', async (t) => {
+  const keys = { node1: keyPair(), node2: keyPair() };
+  const config = parse(configText(keys));
+  // node2's heartbeat is slow to answer: its first view comes only when released.
+  let release: () => void = () => undefined;
+  const late = new Promise<void>((resolve) => (release = resolve));
+  const one = await open(t, host(t, 'node1', config, keys.node1.secretKey), { incarnation: 5, state: 'online', hears: ['node2'] });
+  const two = await Membership.open(host(t, 'node2', config, keys.node2.secretKey), async () => {
+    await late;
+    return { incarnation: 3, state: 'online', hears: ['node1'] };
+  });
+  t.teardown(() => two.close());
+  // node1 asks; node2 answers from what it has before its own first exchange.
+  await until('node1 to hear node2 answer', () => one.peers()[0]?.reported !== undefined);
+  t.match(
+    one.peers()[0]?.reported,
+    { incarnation: 0, state: 'starting' },
+    'before its heartbeat answers, node2 says its incarnation is not known',
+  );
+  release();
+  await until('node1 to see node2 online', () => one.peers()[0]?.reported?.state === 'online');
+  t.match(
+    one.peers()[0],
+    { reach: 'reachable', reported: { incarnation: 3, state: 'online', hears: ['node1'] } },
+    'the incarnation it learns is accepted',
+  );
+});
+
 t.test('the link follows the interconnects: with interconnect 0 dead both ways the peers reach each other on interconnect 1', async (t) => {
   const keys = { node1: keyPair(), node2: keyPair() };
   // Interconnect 0 is cut: each server's configuration gives the other an interconnect 0 address

@@ -110,7 +110,9 @@ export class Membership {
       startedMs,
       timeoutMs,
     );
-    this.#local = { incarnation: startedMs, state: 'starting', hears: [] };
+    // Incarnation 0 (not known) until hb tells it: an answer given before the first exchange must
+    // not carry a number of its own, or the peer would take hb's (smaller) counter for an older life.
+    this.#local = { incarnation: 0, state: 'starting', hears: [] };
   }
 
   /**
