@@ -12,7 +12,7 @@
  * it runs on process exit too. Only processes found in our namespaces are killed.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { callOnce, readAlerts, resolvePaths } from '@tandem/core';
 import { ROOT, runProcess } from '../helpers/server.mjs';
@@ -88,9 +88,11 @@ export function namespacePids(ns) {
 
 export class TestCluster {
   /**
-   * @param {{ servers?: number, heartbeatInterval?: string, heartbeatTimeout?: string, groups?: string, monitors?: string }} [opts]
+   * @param {{ servers?: number, heartbeatInterval?: string, heartbeatTimeout?: string, emergencyDeadline?: string, networkPartition?: string, groups?: string, monitors?: string }} [opts]
+   *   networkPartition: YAML flow mapping for cluster.networkPartition (default: majority)
    *   groups/monitors: YAML for `groups:` and `monitors:` (default: group web with one async
-   *   application bound to servers [s1], and a pid monitor on it)
+   *   application bound to servers [s1], and a pid monitor on it); `{APP}` in groups stands for
+   *   the path of the application that answers with its server's name
    */
   constructor(opts = {}) {
     if (process.getuid?.() !== 0) throw new Error('TestCluster needs root (network namespaces, bridges)');
@@ -159,14 +161,24 @@ export class TestCluster {
     return resolvePaths(this.envs[server]);
   }
 
+  /**
+   * The heartbeat timeout is 2 s by default: the cluster tests share two cores with the unit tests,
+   * and a daemon starved of CPU for half the timeout counts as stalled (the stall limit), which
+   * fences its server. The benchmarks set their own figures on an otherwise idle machine.
+   */
   #configText(opts) {
     const app = join(this.dir, 'app.mjs');
     return `cluster:
   name: ${this.prefix}
   secret: ${this.prefix}-heartbeat-key
-  heartbeat: { interval: ${opts.heartbeatInterval ?? '200ms'}, timeout: ${opts.heartbeatTimeout ?? '1s'}, port: ${HEARTBEAT_PORT} }
-  emergency: { action: exec, command: "sh ${this.powerCutScript}", deadline: 500ms }
-  startupWait: 30s
+  heartbeat: { interval: ${opts.heartbeatInterval ?? '200ms'}, timeout: ${opts.heartbeatTimeout ?? '2s'}, port: ${HEARTBEAT_PORT} }
+  emergency: { action: exec, command: "sh ${this.powerCutScript}", deadline: ${opts.emergencyDeadline ?? '500ms'} }
+  startupWait: 30s${
+    opts.networkPartition
+      ? `
+  networkPartition: ${opts.networkPartition}`
+      : ''
+  }
 servers:
 ${this.servers
   .map(
@@ -176,7 +188,7 @@ ${this.servers
   .join('\n')}
 groups:
 ${
-  opts.groups ??
+  opts.groups?.replaceAll('{APP}', app) ??
   `  - name: web
     servers: [s1]
     resources:
@@ -280,6 +292,18 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
     return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
   }
 
+  /** Whether a server's interface carries an IPv4 address (a floating IP, say). */
+  hasAddress(server, ifname, ip) {
+    const r = run('ip', ['-n', this.ns(server), '-o', '-4', 'addr', 'show', 'dev', ifname], { allowFail: true });
+    return r.code === 0 && r.stdout.includes(` ${ip}/`);
+  }
+
+  /** The pid of a daemon ('nm', 'rc', …) on a server, from its node manager's status (0 when unknown). */
+  async daemonPid(server, daemon) {
+    const d = (await this.status(server)).daemons.find((x) => x.name === daemon || x.name === `tandem-${daemon}`);
+    return d?.pid ?? 0;
+  }
+
   /** Sets a server's interconnect `i` (0-based) down, inside its namespace. */
   linkDown(server, i) {
     run('ip', ['-n', this.ns(server), 'link', 'set', `ic${i}`, 'down']);
@@ -292,6 +316,112 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
   /** The power cut of a server: its links down, every process in its namespace killed (the emergency action's script). */
   powerCut(server) {
     run('sh', [this.powerCutScript, this.ns(server)]);
+  }
+
+  /**
+   * Brings a server back after a power cut: its links up, then its pm2 and daemons started again
+   * (a new incarnation); resolves once its cluster service is online.
+   */
+  async powerOn(server, timeoutMs = 60_000) {
+    const ns = this.ns(server);
+    // /run is a tmpfs on a real server: a power cycle empties it (the daemon registry, the sockets).
+    rmSync(this.paths(server).run, { recursive: true, force: true });
+    // So does every address it had: the interfaces come back with their interconnect address only.
+    run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    SUBNETS.forEach((_, i) => {
+      run('ip', ['-n', ns, 'addr', 'flush', 'dev', `ic${i}`]);
+      run('ip', ['-n', ns, 'addr', 'add', `${this.address(server, i)}/24`, 'dev', `ic${i}`]);
+      run('ip', ['-n', ns, 'link', 'set', `ic${i}`, 'up']);
+    });
+    const r = await this.#inNamespace(server, [PM2, 'start', ECOSYSTEM], 60_000);
+    if (r.code !== 0) throw new Error(`pm2 start on ${server} failed: ${r.stderr}${r.stdout}`);
+    await this.waitFor(`${server} to be online`, async () => (await this.status(server)).state === 'online', timeoutMs);
+  }
+
+  /** Freezes every process of a server (SIGSTOP): the whole server stops, as a hung machine would. */
+  freeze(server) {
+    for (const pid of namespacePids(this.ns(server))) {
+      try {
+        process.kill(pid, 'SIGSTOP');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+
+  /** Lets a frozen server run again (SIGCONT). */
+  thaw(server) {
+    for (const pid of namespacePids(this.ns(server))) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+
+  /**
+   * Cuts the interconnects between `server` and the `others`, both ways, on every path (blackhole
+   * routes to each other's interconnect addresses), while the client still reaches every server:
+   * a split of the cluster network only. `heal` removes the routes.
+   */
+  isolate(server, others) {
+    this.#routes('add', server, others);
+  }
+
+  heal(server, others) {
+    this.#routes('del', server, others);
+  }
+
+  #routes(verb, server, others) {
+    for (const other of others) {
+      for (const [from, to] of [
+        [server, other],
+        [other, server],
+      ]) {
+        SUBNETS.forEach((_, i) => {
+          run('ip', ['-n', this.ns(from), 'route', verb, 'blackhole', `${this.address(to, i)}/32`], { allowFail: verb === 'del' });
+        });
+      }
+    }
+  }
+
+  /**
+   * Runs `tandem witness` in the client namespace (it reaches every server's first interconnect,
+   * as a third host on the servers' network would); returns its URL. Stopped by destroy.
+   */
+  async startWitness(port = 39100) {
+    const child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.clientNs,
+        process.execPath,
+        CLI,
+        'witness',
+        '--port',
+        String(port),
+        '--bind',
+        this.clientAddress,
+        '--ttl',
+        '10s',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    this.witnessLog = '';
+    child.stdout.on('data', (d) => (this.witnessLog += d));
+    child.stderr.on('data', (d) => (this.witnessLog += d));
+    this.witness = child;
+    await this.waitFor('the witness to listen', async () => this.witnessLog.includes('listening'), 15_000);
+    return `http://${this.clientAddress}:${port}`;
+  }
+
+  /** The client namespace's neighbour table (ARP), one line per entry, for a failure message. */
+  clientNeighbours() {
+    return run('ip', ['-n', this.clientNs, 'neigh', 'show'], { allowFail: true }).stdout.trim().replaceAll('\n', '; ');
   }
 
   /** An HTTP GET from the client namespace; resolves to the body, or throws. */
@@ -358,6 +488,7 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
       const args = running.flatMap((s) => [this.ns(s), this.envs[s]?.PM2_HOME ?? '']);
       spawnSync('sh', ['-c', `${script}\nwait`, 'pm2-kill', PM2, ...args], { timeout: 15_000, stdio: 'ignore' });
     }
+    if (this.witness && this.witness.exitCode === null) this.witness.kill('SIGKILL');
     for (const ns of this.namespaces) {
       const deadline = Date.now() + 5000;
       for (let pids = namespacePids(ns); pids.length > 0 && Date.now() < deadline; pids = namespacePids(ns)) {
@@ -375,6 +506,17 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
     for (const link of this.links) run('ip', ['link', 'del', link], { allowFail: true });
     this.namespaces = [];
     this.links = [];
+    // TANDEM_TEST_KEEP=DIR keeps each server's logs and state (not its sockets) for a look afterwards.
+    const keep = process.env['TANDEM_TEST_KEEP'];
+    if (keep) {
+      const into = join(keep, this.prefix);
+      for (const s of this.servers) {
+        for (const part of ['var/log/tandem', 'var/lib/tandem']) {
+          const from = join(this.dir, s, 'h', part);
+          if (existsSync(from)) cpSync(from, join(into, s, part.split('/')[1] ?? part), { recursive: true });
+        }
+      }
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

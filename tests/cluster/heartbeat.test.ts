@@ -97,7 +97,10 @@ t.test('three servers come up and each hears every path of the others', { skip }
     's1',
     'the application on s1 answers the client with its name',
   );
-  for (const s of ['s2', 's3']) t.equal((await c.status(s)).groups[0]?.server ?? '', '', `the group bound to s1 is not started on ${s}`);
+  for (const s of ['s2', 's3']) {
+    await c.waitFor(`${s} to see the group on s1`, async () => (await c.status(s)).groups[0]?.server === 's1');
+    t.equal((await c.status(s)).groups[0]?.server, 's1', `${s} shows the group bound to s1 running on s1, not on itself`);
+  }
 });
 
 t.test('losing one of two interconnects warns and moves nothing', { skip }, async (t) => {

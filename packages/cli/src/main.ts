@@ -9,6 +9,7 @@ import { hideBin } from 'yargs/helpers';
 import { parseInterval, parseResourceRef } from './args.js';
 import * as run from './commands.js';
 import { EXIT, UsageError, errorLine, exitCodeFor } from './errors.js';
+import { WITNESS_PORT, parseWitnessPort, parseWitnessTtl, runWitness } from './witness.js';
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -201,6 +202,16 @@ const cli = yargs(hideBin(process.argv))
       ),
       'keys',
     ),
+  )
+  .command(
+    'witness',
+    'run the witness service of the witness partition method (one lease per cluster) until SIGTERM or SIGINT',
+    (y) =>
+      y
+        .option('port', { type: 'number', default: WITNESS_PORT, describe: 'TCP port (0: any free port)' })
+        .option('bind', { type: 'string', default: '0.0.0.0', describe: 'address to listen on' })
+        .option('ttl', { type: 'string', default: '30s', describe: 'how long a granted lease lasts without renewal' }),
+    async (a) => runWitness({ port: parseWitnessPort(a.port), bind: a.bind, ttlMs: parseWitnessTtl(a.ttl) }),
   )
   .demandCommand(1, 'name a command (tandem --help lists them)')
   .strict()

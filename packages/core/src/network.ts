@@ -74,11 +74,16 @@ export async function findAddress(
 
 /**
  * Removes an address from an interface within `timeoutMs` in all; an address that is not there
- * counts as removed. It is looked up first, so that it is deleted with the prefix it carries.
+ * counts as removed. One `ip addr del` as recorded first (the emergency has little time); if that
+ * fails, the address is looked up, so that it is deleted with the prefix it actually carries.
  */
 export async function removeAddress(address: string, iface: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
   const deadline = Date.now() + timeoutMs;
-  const before = await findAddress(address, iface, { timeoutMs });
+  if (address.includes('/')) {
+    const direct = await runCommand('ip', ['-4', 'addr', 'del', address, 'dev', iface], { timeoutMs });
+    if (direct.code === 0) return { ok: true, detail: `removed ${address} from ${iface}` };
+  }
+  const before = await findAddress(address, iface, { timeoutMs: Math.max(1, deadline - Date.now()) });
   if ('absent' in before) return { ok: true, detail: `${address} was not on ${iface}` };
   if ('failure' in before) return { ok: false, detail: `cannot remove ${address} from ${iface}: ${before.failure}` };
   const del = await runCommand('ip', ['-4', 'addr', 'del', before.found, 'dev', iface], { timeoutMs: deadline - Date.now() });

@@ -230,7 +230,8 @@ export class RpcClient {
         clearTimeout(timer);
         this.#pending.delete(id);
         const why = (err as { code?: string }).code === 'EAGAIN' ? 'not connected' : String(err);
-        reject(new TandemError('UNAVAILABLE', `cannot send to ${this.#name}: ${why}`));
+        // notSent: the request never left, so the caller may send it again elsewhere without running it twice.
+        reject(new TandemError('UNAVAILABLE', `cannot send to ${this.#name}: ${why}`, { notSent: 'true' }));
       });
     }).then(unwrap);
   }

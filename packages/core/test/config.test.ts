@@ -1,5 +1,5 @@
 import t from 'tap';
-import { findCycle, jsonPointerToPath, validateConfigText } from '@tandem/core';
+import { fenceTiming, findCycle, jsonPointerToPath, validateConfigText } from '@tandem/core';
 
 const base = `
 cluster: { name: demo, emergency: { action: exec, command: "true" } }
@@ -111,3 +111,31 @@ for (const [what, text, expected] of cases) {
     if (!v.ok) t.match(v.problems.join('\n'), expected);
   });
 }
+
+t.test('fence timing: the quorum lease and the fence grace keep a loser released before the winners take over', async (t) => {
+  // loser done by lease + deadline after its last heartbeat; winners declare it down timeout − interval after it at the earliest
+  const cases: [number, number, number, number, number][] = [
+    // interval, timeout, deadline → lease, grace
+    [1000, 5000, 500, 3500, 50],
+    [200, 600, 100, 300, 50],
+    [200, 1000, 500, 300, 50],
+    [1000, 2000, 500, 1000, 550],
+  ];
+  for (const [interval, timeout, deadline, lease, grace] of cases) {
+    const got = fenceTiming(interval, timeout, deadline);
+    t.same(got, { quorumLeaseMs: lease, minFenceGraceMs: grace }, `${interval}/${timeout}/${deadline}`);
+    t.ok(got.quorumLeaseMs + deadline <= timeout - interval + got.minFenceGraceMs, 'released in time');
+  }
+  const v = validateConfigText(base);
+  if (!v.ok) throw new Error(v.problems.join('\n'));
+  t.same([v.config.cluster.networkPartition.quorumLeaseMs, v.config.cluster.networkPartition.fenceGraceMs], [3500, 50], 'the defaults');
+  const longer = validateConfigText(base.replace('name: demo,', 'name: demo, networkPartition: { fenceGrace: 2s },'));
+  t.equal(longer.ok && longer.config.cluster.networkPartition.fenceGraceMs, 2000, 'a longer grace is the operator’s choice');
+  const short = validateConfigText(
+    base.replace('name: demo,', 'name: demo, heartbeat: { interval: 1s, timeout: 2s }, networkPartition: { fenceGrace: 100ms },'),
+  );
+  t.match(short, {
+    ok: false,
+    problems: [/cluster\.networkPartition\.fenceGrace: 100ms is shorter than the 550ms a losing server may need/],
+  });
+});

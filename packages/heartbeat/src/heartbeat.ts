@@ -45,6 +45,7 @@ export class HeartbeatDaemon implements DaemonImpl {
         .map((s) => ({ name: s.name, interconnects: s.interconnects, port: c.heartbeat.port })),
       intervalMs: c.heartbeat.intervalMs,
       timeoutMs: c.heartbeat.timeoutMs,
+      quietMs: c.networkPartition.quorumLeaseMs,
       key,
       state: () => 'online',
       onChanges: (changes) => this.#onChanges(changes),
@@ -95,12 +96,23 @@ export class HeartbeatDaemon implements DaemonImpl {
           else log.warn(message, details);
           break;
         }
-        case 'server':
-          log.info(`${ch.server} is ${ch.state === 'online' ? 'heard' : 'not heard on any path'}`, { server: ch.server });
+        case 'server': {
+          const message = `${ch.server} is ${ch.state === 'online' ? 'heard' : 'not heard on any path'}`;
+          // nm acts on this at once (membership, partition resolution) rather than at its next poll.
+          events.publish('server', ch.server, ch.state, message);
+          log.info(message, { server: ch.server });
           break;
+        }
         case 'incarnation':
           log.warn(`${ch.server} restarted: incarnation ${ch.previous} → ${ch.incarnation}`, { server: ch.server });
           break;
+        case 'quiet': {
+          // Not down yet: nm checks at once whether this side still holds a quorum (DESIGN.md 6.2).
+          const message = ch.quiet ? `${ch.server} has been silent for the quorum lease` : `${ch.server} is heard again`;
+          events.publish('server', ch.server, ch.quiet ? 'quiet' : 'online', message);
+          log.log(ch.quiet ? 'warn' : 'info', message, { server: ch.server });
+          break;
+        }
         case 'single-path':
           log.warn(`${ch.server} is reachable on one path only: ${ch.pathIndex} (${ch.address})`, { server: ch.server });
           break;

@@ -160,3 +160,37 @@ function describe(ch: ReturnType<PeerTable['tick']>[number]): string {
       return `single-path ${ch.server} ${ch.pathIndex}`;
   }
 }
+
+t.test('with a quorum lease, a silent peer is quiet before it times out, and heard again at its next heartbeat', async (t) => {
+  const table = new PeerTable(peers, TIMEOUT, 400);
+  t.equal(table.nextDeadlineMs(), undefined, 'nothing heard: nothing to check');
+  table.receive(hb(), 0, 0);
+  t.equal(table.nextDeadlineMs(), 401, 'the next check is when node2 would become quiet');
+  t.same(table.tick(400), [], 'silent for the lease exactly: not yet');
+  t.same(table.tick(401), [{ kind: 'quiet', server: 'node2', quiet: true }]);
+  t.same(table.tick(500), [], 'told once');
+  t.equal(table.nextDeadlineMs(), 1001, 'then when its path times out');
+  t.same(table.receive(hb({ seq: 2 }), 0, 600).changes, [{ kind: 'quiet', server: 'node2', quiet: false }]);
+  t.same(table.heard(), ['node2']);
+  t.same(
+    table
+      .tick(2000)
+      .map((c) => c.kind)
+      .sort(),
+    ['path', 'quiet', 'server'],
+    'quiet, then down: a peer that times out is no longer quiet',
+  );
+  t.equal(table.nextDeadlineMs(), undefined);
+});
+
+t.test('without a lease shorter than the timeout no peer is ever quiet', async (t) => {
+  for (const lease of [undefined, TIMEOUT, 2 * TIMEOUT]) {
+    const table = new PeerTable(peers, TIMEOUT, lease);
+    table.receive(hb(), 0, 0);
+    t.equal(table.nextDeadlineMs(), 1001, `lease ${lease}: the next check is the timeout`);
+    t.notOk(
+      table.tick(1001).some((c) => c.kind === 'quiet'),
+      `lease ${lease}: no quiet report`,
+    );
+  }
+});

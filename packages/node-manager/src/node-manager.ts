@@ -6,10 +6,12 @@
 import { readFileSync } from 'node:fs';
 import {
   EXIT,
+  EventSubscriber,
   GROUP_OPERATION_MARGIN_MS,
   PM2_NAMES,
   RpcClient,
   groupOperationTimeoutMs,
+  partitionDecisionMs,
   TandemError,
   flushLogger,
   readAlerts,
@@ -26,7 +28,9 @@ import {
 } from '@tandem/core';
 import { clusterStatusToJson, v1, type Request, type RequestInit, type tandem } from '@tandem/protocol';
 import { collectLogs, defaultArchivePath } from './logs-collect.js';
+import { ClusterViewTracker, declaredDownBy, sameView, type ClusterView, type StateChange } from './cluster-view.js';
 import { Membership, type LocalMembership } from './membership/membership.js';
+import { DISK_SETTLE_MS, defaultDiskLeaseTtlMs, resolvePartition } from './partition/index.js';
 import type { PeerView } from './membership/table.js';
 import { decideReboot, loadRebootHistory, rebootHistoryPath, saveRebootHistory, type RebootDecision } from './reboot-limit.js';
 import { canTransition, clusterTransition, type ClusterCommandName, type ServiceState } from './service-state.js';
@@ -108,6 +112,21 @@ export class NodeManager {
   #membership: Membership | undefined;
   /** hb's incarnation once it told it; 0 (not known) until then */
   #incarnation: number;
+  /** the cluster as this node manager sees it (several servers) */
+  readonly #tracker = new ClusterViewTracker();
+  /** the last view rc acknowledged */
+  #pushed: ClusterView | undefined;
+  /** hb's server events: a peer heard or lost is acted on at once, not at the next exchange */
+  #hbEvents: EventSubscriber | undefined;
+  /** set once this server fences itself (declared down by a peer, or lost partition resolution) */
+  #fencing = false;
+  /** a server fell silent and partition resolution has not decided yet: no coordinator meanwhile */
+  #resolving: Promise<void> | undefined;
+  #resolveAgain = false;
+  /** the peers hb heard within the quorum lease at the last look (what partition resolution counts) */
+  #heardRecently: string[] = [];
+  /** the peers hb hears but that have been silent for the quorum lease */
+  readonly #quiet = new Set<string>();
 
   constructor(ctx: DaemonContext, opts: NodeManagerOptions = {}) {
     this.#ctx = ctx;
@@ -127,7 +146,20 @@ export class NodeManager {
    */
   async openMembership(): Promise<void> {
     if (this.#ctx.config.servers.length <= 1 || this.#membership) return;
-    this.#membership = await Membership.open(this.#ctx, () => this.#localMembership(), this.#ctx.startedMs);
+    this.#membership = await Membership.open(this.#ctx, () => this.#localMembership(), this.#ctx.startedMs, {
+      heard: (from, m) => {
+        if (declaredDownBy(m, this.#ctx.server, this.#incarnation)) this.#fenceSelf(`${from} declared this server down`);
+      },
+      request: (request) => this.#fromPeer(request),
+    });
+    const events = new EventSubscriber([this.#ctx.paths.events('hb')], ['server']);
+    this.#hbEvents = events;
+    void events.run(() => this.#membership?.refresh()).catch((err: unknown) => this.#ctx.log.error(`hb events: ${String(err)}`));
+  }
+
+  /** The cluster view as last computed (several servers), undefined before the first exchange. */
+  get view(): ClusterView | undefined {
+    return this.#tracker.view;
   }
 
   /** What this node manager learned from its peers (empty with one server). */
@@ -135,21 +167,185 @@ export class NodeManager {
     return this.#membership?.peers() ?? [];
   }
 
-  /** This server as the peers are told: hb's incarnation and the servers hb hears online. */
+  /**
+   * Every exchange: asks hb whom it hears and rc which groups run here, updates the cluster view
+   * (telling rc when it changed) and returns what the peers are told of this server.
+   */
   async #localMembership(): Promise<LocalMembership> {
-    const { intervalMs } = this.#ctx.config.cluster.heartbeat;
-    let hears: string[] = [];
-    try {
-      const reply = await this.#clients.hb.call({ status: {} }, { timeoutMs: Math.min(intervalMs, PING_TIMEOUT_MS) });
-      const servers = reply.servers?.servers ?? [];
-      const own = servers.find((s) => s.local);
-      if (own?.incarnation) this.#incarnation = own.incarnation;
-      hears = servers.filter((s) => !s.local && s.state === 'online').map((s) => s.name);
-    } catch (err) {
-      // Without hb nothing is known to be heard: say so rather than repeat an old list.
-      this.#ctx.log.debug(`membership: tandem-hb: ${toTandemError(err).message}`);
+    const { config, server } = this.#ctx;
+    const timeoutMs = Math.min(config.cluster.heartbeat.intervalMs, PING_TIMEOUT_MS);
+    const [heard, local] = await Promise.all([
+      this.#clients.hb.call({ status: {} }, { timeoutMs }).then(
+        (reply) => reply.servers?.servers ?? [],
+        (err: unknown) => {
+          // Without hb nothing is known to be heard: say so rather than repeat an old list.
+          this.#ctx.log.debug(`membership: tandem-hb: ${toTandemError(err).message}`);
+          return undefined;
+        },
+      ),
+      this.#clients.rc.call({ status: {} }, { timeoutMs }).then(
+        (reply) => reply.groups ?? undefined,
+        (err: unknown) => {
+          this.#ctx.log.debug(`membership: tandem-rc: ${toTandemError(err).message}`);
+          return undefined;
+        },
+      ),
+    ]);
+    const own = heard?.find((s) => s.local);
+    if (own?.incarnation) this.#incarnation = own.incarnation;
+    const localGroups = (local?.groups ?? []).filter((g) => g.state !== 'offline').map((g) => ({ group: g.name, state: g.state }));
+    const { view, changes } = this.#tracker.update(
+      {
+        servers: config.servers.map((s) => s.name),
+        self: server,
+        selfState: this.#fencing ? 'isolated' : this.#state,
+        undecided: this.#resolving !== undefined,
+        selfIncarnation: this.#incarnation,
+        localGroups,
+        heard: heard?.map((h) => ({ name: h.name, state: h.state, incarnation: h.incarnation })),
+        peers: this.peers(),
+        startupDone: local?.startupDone ?? false,
+      },
+      Date.now(),
+    );
+    if (heard) this.#noteQuiet(heard);
+    this.#onChanges(changes);
+    await this.#pushView(view);
+    return {
+      incarnation: this.#incarnation,
+      state: this.#fencing ? 'isolated' : this.#state,
+      hears: (heard ?? []).filter((s) => !s.local && s.state === 'online').map((s) => s.name),
+      groups: localGroups,
+      down: this.#tracker.declaredDown(),
+      startupDone: view.startupDone,
+    };
+  }
+
+  /**
+   * The quorum lease (DESIGN.md 6.2, docs/partition.md): a peer silent that long counts as lost for
+   * partition resolution before the heartbeat timeout declares it down, so that a losing side has
+   * released everything by the time the winners take over.
+   */
+  #noteQuiet(heard: tandem.v1.ServerStatus[]): void {
+    const now = Date.now();
+    const leaseMs = this.#ctx.config.cluster.networkPartition.quorumLeaseMs;
+    const recent: string[] = [];
+    let newlyQuiet = false;
+    for (const s of heard) {
+      if (s.local || s.state !== 'online') {
+        this.#quiet.delete(s.name);
+        continue;
+      }
+      const last = Math.max(0, ...s.paths.map((p) => Number(p.lastHeardMs)));
+      if (now - last <= leaseMs) {
+        recent.push(s.name);
+        this.#quiet.delete(s.name);
+      } else if (!this.#quiet.has(s.name)) {
+        this.#quiet.add(s.name);
+        newlyQuiet = true;
+      }
     }
-    return { incarnation: this.#incarnation, state: this.#state, hears };
+    this.#heardRecently = recent;
+    if (newlyQuiet && this.#state !== 'starting') this.#resolvePartition();
+  }
+
+  #onChanges(changes: StateChange[]): void {
+    let lost = false;
+    for (const c of changes) {
+      this.#ctx.log.info(`server ${c.server}: ${c.from} -> ${c.to}`, { server: c.server });
+      if (c.to !== 'offline') continue;
+      this.#ctx.alerts.raise('TND-NM-0020', `server ${c.server} is down (was ${c.from})`, { server: c.server });
+      lost = true;
+    }
+    // During the startup wait servers are not heard yet: nothing is lost that was ever relied on.
+    if (lost && this.#state !== 'starting') this.#resolvePartition();
+  }
+
+  /**
+   * A server fell silent: does this side of the split survive (DESIGN.md 6.2)? Until it has
+   * decided, this node manager names no coordinator; a loser fences itself. One decision at a
+   * time; a server lost meanwhile is decided again right after.
+   */
+  #resolvePartition(): void {
+    if (this.#resolving) {
+      this.#resolveAgain = true;
+      return;
+    }
+    const { config, server } = this.#ctx;
+    const heard = [server, ...this.#heardRecently];
+    const decisionMs = partitionDecisionMs(config.cluster);
+    this.#resolving = resolvePartition({
+      cluster: config.cluster.name,
+      networkPartition: config.cluster.networkPartition,
+      servers: config.servers.map((s) => s.name),
+      self: server,
+      heard,
+      timeoutMs: Math.max(decisionMs, 100),
+      disk: { ttlMs: defaultDiskLeaseTtlMs(config.cluster.heartbeat.timeoutMs), settleMs: Math.min(DISK_SETTLE_MS, decisionMs / 2) },
+    })
+      .then((decision) => {
+        if (decision.survive) this.#ctx.log.warn(`partition resolution: this side survives: ${decision.reason}`);
+        else this.#fenceSelf(`lost network partition resolution: ${decision.reason}`);
+      })
+      .catch((err: unknown) => this.#fenceSelf(`network partition resolution failed: ${toTandemError(err).message}`))
+      .finally(() => {
+        this.#resolving = undefined;
+        if (this.#resolveAgain) {
+          this.#resolveAgain = false;
+          this.#resolvePartition();
+        } else this.#membership?.refresh();
+      });
+  }
+
+  /** Tells rc the view when it changed; rc acts on it when this server is the coordinator. */
+  async #pushView(view: ClusterView): Promise<void> {
+    if (sameView(this.#pushed, view) || this.#state === 'starting') return;
+    try {
+      await this.#clients.rc.call({ view }, { timeoutMs: PING_TIMEOUT_MS });
+      this.#pushed = view;
+    } catch (err) {
+      this.#ctx.log.warn(`cluster view not taken by tandem-rc: ${toTandemError(err).message}`);
+    }
+  }
+
+  /**
+   * Requests from another server's node manager: the coordinator's orders, and group commands
+   * forwarded to this server as the coordinator. Both go to rc.
+   */
+  async #fromPeer(request: Request): Promise<ReplyBody> {
+    if (this.#fencing) throw new TandemError('REFUSED', `${this.#ctx.server} is fencing itself`);
+    switch (request.body) {
+      case 'order': {
+        const order = need(request.order, 'order');
+        const from = this.#tracker.view?.servers.find((s) => s.name === order.coordinator);
+        if (from?.state !== 'online') {
+          throw new TandemError('REFUSED', `order from ${order.coordinator || '""'} refused: it is ${from?.state ?? 'not a server'} here`);
+        }
+        return this.#forwardToRc({ order }, groupOperationTimeoutMs(this.#groupConfig(order.group)));
+      }
+      case 'group': {
+        const cmd = need(request.group, 'group');
+        return this.#forwardToRc({ group: cmd }, groupOperationTimeoutMs(this.#groupConfig(cmd.group)));
+      }
+      default:
+        throw new TandemError('BAD_REQUEST', `the node manager link does not serve ${request.body ?? 'an empty'} request`);
+    }
+  }
+
+  /**
+   * This server must not run anything any more: a peer declared it down (it was frozen or cut
+   * off, and the others may have taken its groups over) or it lost partition resolution. The
+   * guard runs the emergency procedure; nm stops answering orders meanwhile.
+   */
+  #fenceSelf(reason: string): void {
+    if (this.#fencing || this.#closed) return;
+    this.#fencing = true;
+    const message = `this server fences itself: ${reason}`;
+    this.#ctx.alerts.raise('TND-NM-0021', message);
+    this.#ctx.log.error(message);
+    void this.#requestEmergency(v1.FinalActionRequest.create({ action: 'emergency', reason: message, source: 'tandem-nm' })).catch(
+      (err: unknown) => this.#ctx.log.error(`emergency not handed over: ${toTandemError(err).message}`),
+    );
   }
 
   get state(): ServiceState {
@@ -177,6 +373,7 @@ export class NodeManager {
     this.#closed = true;
     clearInterval(this.#guardPing);
     this.#membership?.close();
+    this.#hbEvents?.close();
     this.#ctx.log.info(`node manager stopping: ${reason}`);
     for (const c of Object.values(this.#clients)) c.close();
   }
@@ -201,6 +398,8 @@ export class NodeManager {
         return this.#logsCollect(need(request.logsCollect, 'logs_collect'));
       case 'finalAction':
         return this.#finalAction(request, need(request.finalAction, 'final_action'));
+      case 'order':
+        return this.#order(need(request.order, 'order'));
       default:
         throw new TandemError('BAD_REQUEST', `tandem-nm does not serve ${request.body ?? 'an empty'} request`);
     }
@@ -216,6 +415,9 @@ export class NodeManager {
         state: this.#state,
         servers: ctx.config.servers.map((s) => s.name),
         peers: this.peers(),
+        remoteGroups: (this.#tracker.view?.servers ?? [])
+          .filter((s) => !s.local && s.state !== 'offline' && s.state !== 'isolated')
+          .flatMap((s) => s.groups.map((g) => ({ server: s.name, ...g }))),
         self: { name: 'nm', pid: process.pid, state: 'running', startedMs: ctx.startedMs, rssKb: rssKb(process.pid) },
       },
       this.#clients,
@@ -345,7 +547,24 @@ export class NodeManager {
     }
     this.#requireOnline(`group ${group.name} cannot ${verb}`);
     const forwarded = { action: cmd.action, group: group.name, server: cmd.server, cause: this.#cause(request, cmd.cause) };
-    return this.#forwardToRc({ group: forwarded }, groupOperationTimeoutMs(group));
+    const timeoutMs = groupOperationTimeoutMs(group);
+    // Several servers: the coordinator's rc plans every group operation.
+    const coordinator = this.#membership ? this.#tracker.view?.coordinator : this.#ctx.server;
+    if (coordinator === undefined || coordinator === '') {
+      throw new TandemError('UNAVAILABLE', `group ${group.name} cannot ${verb}: there is no coordinator yet (no online server)`);
+    }
+    if (coordinator === this.#ctx.server) return this.#forwardToRc({ group: forwarded }, timeoutMs);
+    const reply = await this.#membership!.call(coordinator, { group: forwarded }, timeoutMs);
+    return { ack: { message: reply.ack?.message ?? '' } };
+  }
+
+  /** The coordinator's rc orders a step on another server: nm carries it over the link. */
+  async #order(order: tandem.v1.GroupOrder): Promise<ReplyBody> {
+    const group = this.#groupConfig(order.group);
+    if (!this.#membership) throw new TandemError('REFUSED', 'orders go to other servers: this cluster has one server');
+    if (order.server === this.#ctx.server) return this.#forwardToRc({ order }, groupOperationTimeoutMs(group));
+    const reply = await this.#membership.call(order.server, { order }, groupOperationTimeoutMs(group));
+    return { ack: { message: reply.ack?.message ?? '' } };
   }
 
   async #resource(request: Request, cmd: tandem.v1.ResourceCommand): Promise<ReplyBody> {

@@ -29,6 +29,8 @@ export interface LocalView {
   peers?: PeerView[];
   /** nm's own line in the daemons table */
   self: DaemonStatusInit;
+  /** the groups the other servers that are up run (several servers), from the cluster view */
+  remoteGroups?: { server: string; group: string; state: string }[];
 }
 
 export const STATUS_TIMEOUT_MS = 1000;
@@ -94,10 +96,22 @@ export async function gatherStatus(
     server: view.server,
     state: view.state,
     servers: mergeServers(view, servers),
-    groups: groups ?? [],
+    groups: placeRemoteGroups(groups ?? [], view.remoteGroups ?? []),
     monitors: monitors ?? [],
     mirrors: [],
     daemons,
     mirrorSummary: 'no mirrors',
   };
+}
+
+/** A group offline here but running on another server shows where it runs, as that server reports it. */
+export function placeRemoteGroups(
+  groups: tandem.v1.GroupStatus.$Properties[],
+  remote: { server: string; group: string; state: string }[],
+): tandem.v1.GroupStatus.$Properties[] {
+  return groups.map((g) => {
+    if (g.state !== 'offline') return g;
+    const there = remote.find((r) => r.group === g.name);
+    return there ? { ...g, state: there.state, server: there.server, resources: [] } : g;
+  });
 }

@@ -136,7 +136,7 @@ t.test('a peer is unknown for a heartbeat timeout after the start, then reachabl
   table.record(v1.Membership.create({ cluster: 'demo', server: 'node2', incarnation: 2, state: 'starting' }), 3000);
   t.same(
     table.views(3000)[0]?.reported,
-    { incarnation: 3, state: 'online', hears: ['node1'], configGeneration: 0, sentAtMs: 0 },
+    { incarnation: 3, state: 'online', hears: ['node1'], configGeneration: 0, sentAtMs: 0, groups: [], down: [], startupDone: false },
     'an older incarnation is ignored',
   );
   t.equal(table.views(3000)[0]?.reach, 'unreachable');

@@ -4,8 +4,20 @@
  * the exec and fip drivers and the controller for tests. Importing this module does not start the daemon.
  */
 export { plan } from './planner/index.js';
+export {
+  GONE,
+  livePlacements,
+  newlyOnline,
+  orphans,
+  plannerServers,
+  settled,
+  type Settling,
+  type View,
+  type ViewServer,
+} from './coordinator.js';
 export type { GroupPlacement, Plan, PlanAction, PlanEvent, PlanInput, PlannerGroup, PlannerServer, PlanRefusal } from './planner/index.js';
 export {
+  STOP_FACTORS,
   scriptEnv,
   startEventFor,
   startValues,

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import {
   RpcClient,
   TandemError,
+  groupOperationTimeoutMs,
+  partitionDecisionMs,
   toTandemError,
   type DaemonContext,
   type GroupConfig,
@@ -21,8 +23,10 @@ import { createDriver } from './drivers/index.js';
 import { dependenciesOf, dependentsOf, startOrder } from './groups/dependencies.js';
 import { groupState, type GroupOperation, type GroupState, type ResourceState } from './groups/states.js';
 import { LastStartStore } from './last-start.js';
-import { plan, type Plan, type PlanEvent } from './planner/index.js';
+import { GONE, livePlacements, newlyOnline, orphans, plannerServers, settled, type Settling, type View } from './coordinator.js';
+import { plan, type GroupPlacement, type Plan, type PlanAction, type PlanEvent } from './planner/index.js';
 import {
+  STOP_FACTORS,
   scriptEnv,
   startEventFor,
   startValues,
@@ -108,6 +112,21 @@ export class ResourceController {
   readonly #sendFinalAction: (order: FinalActionOrder) => Promise<void>;
   #nm: RpcClient | undefined;
   #service: ServiceState = 'stopped';
+  /** several servers: the cluster as nm sees it (undefined until nm tells it) */
+  #view: View | undefined;
+  /** where this coordinator's orders put groups, until the view shows it */
+  readonly #settling = new Map<string, Settling & { untilMs: number }>();
+  /** servers that went down whose groups this coordinator has placed: name@since */
+  readonly #handledDown = new Set<string>();
+  /** this controller planned the cluster's startup (or learned it was done) */
+  #startupDone = false;
+  /** when the cluster service became active here, for the startup wait of the coordinator */
+  #activatedMs = 0;
+  /** coordinator work runs one pass at a time; a pass asked for meanwhile runs after it */
+  #reconciling: Promise<void> | undefined;
+  #reconcileAgain = false;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #graceAtMs = 0;
 
   constructor(ctx: ControllerContext, opts: ControllerOptions = {}) {
     this.#ctx = ctx;
@@ -139,7 +158,11 @@ export class ResourceController {
   async handle(request: Request): Promise<ReplyBody> {
     switch (request.body) {
       case 'status':
-        return { groups: { groups: this.status() } };
+        return { groups: { groups: this.status(), startupDone: this.#startupDone } };
+      case 'view':
+        return this.#onView(request.view ?? {});
+      case 'order':
+        return this.#onOrder(request.order ?? {});
       case 'service':
         return this.#onService(request.service ?? {});
       case 'group':
@@ -196,7 +219,12 @@ export class ResourceController {
     const left = await this.stopAll('SERVERSHUTDOWN');
     if (left.length > 0) this.#ctx.log.error(`groups left running at shutdown: ${left.join(', ')}`);
     this.#setService('stopped');
+    clearTimeout(this.#graceTimer);
     this.#nm?.close();
+  }
+
+  get #multi(): boolean {
+    return this.#ctx.config.servers.length > 1;
   }
 
   // --- requests -------------------------------------------------------------------------------
@@ -210,6 +238,12 @@ export class ResourceController {
     this.#setService(transition.to);
     switch (transition.effect) {
       case 'start-auto-groups':
+        if (this.#multi) {
+          // Several servers: the coordinator places the groups once every server has said what it runs.
+          this.#activatedMs = Date.now();
+          this.#reconcile();
+          return ack('cluster service active: the coordinator places the auto-start groups');
+        }
         // Startup may take as long as the slowest start script: answer now, report through events and status.
         void this.#startup().catch((err: unknown) => this.#ctx.log.error(`startup failed: ${errorMessage(err)}`));
         return ack('cluster service active: starting auto-start groups');
@@ -231,6 +265,7 @@ export class ResourceController {
     const name = g.config.name;
     const cause = causeOf(cmd.cause);
     const server = cmd.server ?? '';
+    if (this.#multi) return this.#onClusterGroup(g, verb, server, cause);
     this.#admit(g, verb !== 'STOP');
     switch (verb) {
       case 'START': {
@@ -299,6 +334,286 @@ export class ResourceController {
     if (r.state !== want)
       throw new TandemError('UNAVAILABLE', `resource ${name} did not ${verb.toLowerCase()}: ${r.detail || `it is ${r.state}`}`);
     return ack(`resource ${name} is ${r.state}`);
+  }
+
+  // --- several servers: the coordinator -------------------------------------------------------
+
+  /** nm's cluster view (several servers): remembered, and acted on when this server is the coordinator. */
+  #onView(v: tandem.v1.ClusterView.$Properties): ReplyBody {
+    if (!this.#multi) throw new TandemError('BAD_REQUEST', 'a cluster view is for a configuration of several servers');
+    const names = this.#ctx.config.servers.map((s) => s.name);
+    const servers = (v.servers ?? []).map((s) => ({
+      name: s.name ?? '',
+      state: s.state ?? '',
+      incarnation: Number(s.incarnation ?? 0),
+      sinceMs: Number(s.sinceMs ?? 0),
+      groups: (s.groups ?? []).map((g) => ({ group: g.group ?? '', state: g.state ?? '' })),
+      local: s.local ?? false,
+    }));
+    if (servers.map((s) => s.name).join() !== names.join()) {
+      throw new TandemError(
+        'BAD_REQUEST',
+        `the cluster view names servers ${servers.map((s) => s.name).join(', ')}, not ${names.join(', ')}`,
+      );
+    }
+    const before = this.#view;
+    this.#view = { servers, coordinator: v.coordinator ?? '', startupDone: v.startupDone ?? false };
+    if (this.#view.startupDone) this.#startupDone = true;
+    this.#reconcile(before);
+    return ack(`view taken: coordinator ${this.#view.coordinator || 'none'}`);
+  }
+
+  /** One step of the coordinator's plan, to run here. */
+  async #onOrder(o: tandem.v1.GroupOrder.$Properties): Promise<ReplyBody> {
+    if (!this.#multi) throw new TandemError('BAD_REQUEST', 'orders are for a configuration of several servers');
+    const g = this.#group(o.group ?? '');
+    const name = g.config.name;
+    if (o.server !== this.#ctx.server) throw new TandemError('BAD_REQUEST', `order for ${o.server || '""'} sent to ${this.#ctx.server}`);
+    if (o.action === tandem.v1.GroupAction.GROUP_ACTION_START) {
+      const event = o.event === 'FAILOVER' ? 'FAILOVER' : o.event === 'START' ? 'START' : undefined;
+      if (!event) throw new TandemError('BAD_REQUEST', `start order for group ${name} without a valid event (${o.event || '""'})`);
+      if (this.#state(g) === 'online') return ack(`group ${name} is already online on ${this.#ctx.server}`);
+      this.#admit(g, true);
+      await this.#operate(g, 'starting', () => this.#start(g, event));
+      return this.#outcome(g, 'online', 'start');
+    }
+    if (o.action === tandem.v1.GroupAction.GROUP_ACTION_STOP) {
+      const factor = STOP_FACTORS.find((f) => f === o.factor);
+      if (!factor) throw new TandemError('BAD_REQUEST', `stop order for group ${name} without a valid factor (${o.factor || '""'})`);
+      if (this.#state(g) === 'offline') return ack(`group ${name} is already offline`);
+      this.#admit(g, false);
+      await this.#operate(g, 'stopping', () => this.#stop(g, factor));
+      return this.#outcome(g, 'offline', 'stop');
+    }
+    throw new TandemError('BAD_REQUEST', `order for group ${name} without a start or stop action`);
+  }
+
+  /** A group command on the coordinator: planned with the whole cluster, carried out here and through orders. */
+  async #onClusterGroup(g: GroupRuntime, verb: 'START' | 'STOP' | 'RESTART' | 'MOVE' | 'FAILOVER', server: string, cause: StartCause) {
+    const name = g.config.name;
+    this.#knownServer(server);
+    const refusal = commandRefusal(this.#service, verb !== 'STOP');
+    if (refusal) throw new TandemError('REFUSED', refusal);
+    const view = this.#view;
+    if (!view || view.coordinator !== this.#ctx.server) {
+      throw new TandemError(
+        'UNAVAILABLE',
+        `group ${name}: ${this.#ctx.server} is not the coordinator (${view?.coordinator || 'none yet'})`,
+      );
+    }
+    const here = livePlacements(view, this.#localPlacements(), this.#settlingNow()).find((p) => p.group === name);
+    let event: PlanEvent;
+    switch (verb) {
+      case 'START':
+        event = { kind: 'start', group: name, ...(server ? { server } : {}) };
+        break;
+      case 'STOP':
+        if (!here) return ack(`group ${name} is already offline`);
+        event = { kind: 'stop', group: name };
+        break;
+      case 'MOVE':
+        event = { kind: 'move', group: name, ...(server ? { server } : {}) };
+        break;
+      case 'FAILOVER':
+        if (!here) throw new TandemError('REFUSED', `group ${name} is offline: nothing to fail over (start it instead)`);
+        event = { kind: 'failover', group: name, from: here.server };
+        break;
+      case 'RESTART': {
+        if (!here) throw new TandemError('REFUSED', `group ${name} is offline: nothing to restart (start it instead)`);
+        const steps: PlanAction[] = [
+          { kind: 'stop', group: name, server: here.server, factor: 'GROUPRESTART' },
+          { kind: 'start', group: name, server: here.server, event: 'START' },
+        ];
+        return ack(await this.#execute({ actions: steps, refusals: [] }, cause));
+      }
+    }
+    const p = this.#clusterPlan(event);
+    const problem = p.refusals[0];
+    if (problem) throw new TandemError('REFUSED', problem.reason, problem.code ? { reason: problem.code } : {});
+    return ack(await this.#execute(p, cause));
+  }
+
+  #localPlacements(): GroupPlacement[] {
+    return [...this.#groups.values()].map((g) => {
+      const state = this.#state(g);
+      return { group: g.config.name, state, server: state === 'offline' ? '' : this.#ctx.server };
+    });
+  }
+
+  /** The orders still settling (their result not yet in the view); older ones are forgotten. */
+  #settlingNow(): Map<string, Settling> {
+    const now = Date.now();
+    for (const [group, s] of this.#settling) if (s.untilMs < now) this.#settling.delete(group);
+    return this.#settling;
+  }
+
+  #clusterPlan(event: PlanEvent, startup = false, extra: GroupPlacement[] = []): Plan {
+    const view = this.#view!;
+    return plan({
+      groups: this.#ctx.config.groups,
+      servers: plannerServers(view, startup),
+      placement: [...livePlacements(view, this.#localPlacements(), this.#settlingNow()), ...extra],
+      event,
+    });
+  }
+
+  /**
+   * Carries out a plan in order: steps on this server directly, the others as orders through nm.
+   * A group whose stop failed is not started elsewhere. Returns one line of what happened; throws
+   * when a step failed.
+   */
+  async #execute(p: Plan, cause: StartCause): Promise<string> {
+    const done: string[] = [];
+    const failed: string[] = [];
+    const stopFailed = new Set<string>();
+    const settleMs = 3 * this.#ctx.config.cluster.heartbeat.intervalMs + 1000;
+    for (const a of p.actions) {
+      if (a.kind === 'start' && stopFailed.has(a.group)) {
+        failed.push(`group ${a.group} not started on ${a.server}: it did not stop`);
+        continue;
+      }
+      const what = `${a.kind} ${a.group} on ${a.server}`;
+      this.#settling.set(a.group, { server: a.server, state: a.kind === 'start' ? 'starting' : 'stopping', untilMs: Infinity });
+      try {
+        if (a.server === this.#ctx.server) await this.#runHere(a, cause);
+        else await this.#orderTo(a);
+        this.#settling.set(a.group, { server: a.server, state: a.kind === 'start' ? 'online' : 'offline', untilMs: Date.now() + settleMs });
+        done.push(what);
+      } catch (err) {
+        this.#settling.delete(a.group);
+        if (a.kind === 'stop') stopFailed.add(a.group);
+        failed.push(`${what}: ${errorMessage(err)}`);
+        this.#ctx.log.error(`plan step failed: ${what}: ${errorMessage(err)}`, { group: a.group, server: a.server });
+      }
+    }
+    if (failed.length > 0) throw new TandemError('UNAVAILABLE', failed.join('; '));
+    return done.length > 0 ? `done: ${done.join(', ')}` : 'nothing to do';
+  }
+
+  async #runHere(a: PlanAction, cause: StartCause): Promise<void> {
+    const g = this.#group(a.group);
+    if (a.kind === 'start') {
+      if (this.#state(g) === 'online') return;
+      this.#admit(g, true);
+      // An operator's start on the coordinator keeps its cause (RECOVER for the monitor's); the planner's FAILOVER wins.
+      const event = a.event === 'FAILOVER' ? 'FAILOVER' : startEventFor(cause);
+      await this.#operate(g, 'starting', () => this.#start(g, event));
+      this.#outcome(g, 'online', 'start');
+    } else {
+      if (this.#state(g) === 'offline') return;
+      this.#admit(g, false);
+      await this.#operate(g, 'stopping', () => this.#stop(g, a.factor));
+      this.#outcome(g, 'offline', 'stop');
+    }
+  }
+
+  async #orderTo(a: PlanAction): Promise<void> {
+    const order: tandem.v1.GroupOrder.$Properties = {
+      server: a.server,
+      group: a.group,
+      coordinator: this.#ctx.server,
+      ...(a.kind === 'start'
+        ? { action: tandem.v1.GroupAction.GROUP_ACTION_START, event: a.event }
+        : { action: tandem.v1.GroupAction.GROUP_ACTION_STOP, factor: a.factor }),
+    };
+    const g = this.#group(a.group);
+    await this.#nodeManager().call({ order }, { timeoutMs: groupOperationTimeoutMs(g.config) });
+  }
+
+  /**
+   * The coordinator's own work, one pass at a time: the startup placement once every server has
+   * said what it runs (or the startup wait is over), the groups of servers that went down once
+   * their fence grace has passed, and failback to servers that came online.
+   */
+  #reconcile(before?: View): void {
+    if (this.#reconciling) {
+      this.#reconcileAgain = true;
+      return;
+    }
+    this.#reconciling = this.#coordinate(before)
+      .catch((err: unknown) => void this.#ctx.log.error(`coordinator: ${errorMessage(err)}`))
+      .finally(() => {
+        this.#reconciling = undefined;
+        if (this.#reconcileAgain) {
+          this.#reconcileAgain = false;
+          this.#reconcile();
+        }
+      });
+  }
+
+  async #coordinate(before: View | undefined): Promise<void> {
+    const view = this.#view;
+    if (!view || this.#service !== 'active' || view.coordinator !== this.#ctx.server) return;
+    const { startupWaitMs, networkPartition } = this.#ctx.config.cluster;
+    // The server that went down decides its side of the split first, then has the grace to release.
+    const graceMs = networkPartition.fenceGraceMs + partitionDecisionMs(this.#ctx.config.cluster);
+    if (!this.#startupDone) {
+      const waitOver = Date.now() >= this.#activatedMs + startupWaitMs;
+      if (!settled(view) && !waitOver) {
+        this.#wakeAt(this.#activatedMs + startupWaitMs);
+        return;
+      }
+      this.#startupDone = true;
+      const p = this.#clusterPlan({ kind: 'startup', startupWaitOver: waitOver }, true);
+      for (const r of p.refusals) {
+        this.#ctx.alerts.raise('TND-RC-0106', r.reason, { group: r.group });
+        this.#ctx.log.warn(`startup: ${r.reason}`, { group: r.group });
+      }
+      await this.#executeLogged(p, 'STARTUP', 'startup');
+    }
+    for (const dead of view.servers.filter((s) => !s.local && GONE.has(s.state))) {
+      const key = `${dead.name}@${dead.sinceMs}`;
+      if (this.#handledDown.has(key)) continue;
+      const lost = orphans(view, dead, livePlacements(view, this.#localPlacements(), this.#settlingNow()));
+      if (lost.length === 0) continue;
+      const graceEnds = dead.sinceMs + graceMs;
+      if (Date.now() < graceEnds) {
+        this.#wakeAt(graceEnds);
+        continue;
+      }
+      this.#handledDown.add(key);
+      const p = this.#clusterPlan({ kind: 'server-down', server: dead.name }, false, lost);
+      for (const r of p.refusals) this.#ctx.log.warn(`${dead.name} down: ${r.reason}`, { group: r.group });
+      for (const a of p.actions) {
+        if (a.kind === 'start') {
+          this.#ctx.alerts.raise('TND-RC-0107', `group ${a.group} fails over from ${dead.name} (down) to ${a.server}`, {
+            group: a.group,
+            from: dead.name,
+            to: a.server,
+          });
+        }
+      }
+      await this.#executeLogged(p, 'FAILOVER', `${dead.name} down`);
+    }
+    for (const server of newlyOnline(before, view)) {
+      if (before === undefined) break;
+      await this.#executeLogged(this.#clusterPlan({ kind: 'server-up', server }), 'OPERATOR', `${server} online`);
+    }
+  }
+
+  async #executeLogged(p: Plan, cause: StartCause, why: string): Promise<void> {
+    if (p.actions.length === 0) return;
+    try {
+      this.#ctx.log.info(`${why}: ${await this.#execute(p, cause)}`);
+    } catch (err) {
+      this.#ctx.log.error(`${why}: ${errorMessage(err)}`);
+    }
+  }
+
+  /** Runs the coordinator again at `atMs` (the end of a fence grace or of the startup wait). */
+  #wakeAt(atMs: number): void {
+    const now = Date.now();
+    // An earlier wake-up still to come stays: that pass sets the next one.
+    if (this.#graceTimer && this.#graceAtMs > now && this.#graceAtMs <= atMs) return;
+    clearTimeout(this.#graceTimer);
+    this.#graceAtMs = atMs;
+    this.#graceTimer = setTimeout(() => this.#reconcile(), Math.max(0, atMs - now) + 5);
+    this.#graceTimer.unref();
+  }
+
+  #nodeManager(): RpcClient {
+    this.#nm ??= new RpcClient(this.#ctx.paths.rpc('nm'), { origin: 'tandem-rc', name: 'tandem-nm' });
+    return this.#nm;
   }
 
   // --- checks ---------------------------------------------------------------------------------
@@ -568,9 +883,8 @@ export class ResourceController {
   }
 
   async #finalActionToNodeManager(order: FinalActionOrder): Promise<void> {
-    this.#nm ??= new RpcClient(this.#ctx.paths.rpc('nm'), { origin: 'tandem-rc', name: 'tandem-nm' });
     // nm answers after it stopped the cluster service, which includes stopping our groups.
-    await this.#nm.call({ finalAction: order }, { timeoutMs: 300_000 });
+    await this.#nodeManager().call({ finalAction: order }, { timeoutMs: 300_000 });
   }
 
   // --- state ----------------------------------------------------------------------------------

@@ -7,16 +7,18 @@
 export type ScriptEvent = 'START' | 'FAILOVER' | 'RECOVER';
 
 /** Why a stop script runs. */
-export type StopFactor =
-  | 'CLUSTERSHUTDOWN'
-  | 'SERVERSHUTDOWN'
-  | 'CLUSTERLEAVE'
-  | 'GROUPSTOP'
-  | 'GROUPMOVE'
-  | 'GROUPFAILOVER'
-  | 'GROUPRESTART'
-  | 'RESOURCESTOP'
-  | 'RESOURCERESTART';
+export const STOP_FACTORS = [
+  'CLUSTERSHUTDOWN',
+  'SERVERSHUTDOWN',
+  'CLUSTERLEAVE',
+  'GROUPSTOP',
+  'GROUPMOVE',
+  'GROUPFAILOVER',
+  'GROUPRESTART',
+  'RESOURCESTOP',
+  'RESOURCERESTART',
+] as const;
+export type StopFactor = (typeof STOP_FACTORS)[number];
 
 /** Why a group or resource is started, as the request says it (the wire's Cause without its prefix). */
 export type StartCause = 'OPERATOR' | 'STARTUP' | 'MONITOR' | 'CLUSTER_STOP' | 'FINAL_ACTION' | 'FAILOVER' | 'UNSPECIFIED';

@@ -19,6 +19,7 @@ function resource(over: Partial<FipResourceConfig> = {}): FipResourceConfig {
     interface: 'v0',
     arpCount: 1,
     checkDuplicate: true,
+    duplicateWaitMs: 300,
     dependsOn: [],
     timeoutMs: 10_000,
     stopTimeoutMs: 5_000,
@@ -40,6 +41,8 @@ interface StepResult {
   /** the driver's status after the step, from a fresh look at the interface */
   alive: boolean;
   detail: string;
+  /** how long the step itself took */
+  ms: number;
 }
 
 interface Fixture {
@@ -77,11 +80,13 @@ function drive(ns: string, dir: string, config: FipResourceConfig, steps: ('star
     const results = [];
     for (const step of ${JSON.stringify(steps)}) {
       const result = { ok: true };
+      const began = performance.now();
       try {
         if (step !== 'status') await driver[step]({});
       } catch (err) {
         Object.assign(result, { ok: false, error: err.message });
       }
+      result.ms = Math.round(performance.now() - began);
       await driver.refresh();
       const { alive, detail } = driver.status();
       results.push({ ...result, alive, detail });
@@ -135,7 +140,7 @@ if (process.getuid?.() !== 0) {
     t.same(readLedger(join(dir, 'ledger')), [], 'the ledger entry is cleared');
 
     const log = readFileSync(join(dir, 'fip.log'), 'utf8');
-    t.match(log, /start: arping -D -q -c 2 -w 1 -I v0 10\.0\.0\.100/, 'the duplicate check is in the resource log');
+    t.match(log, /start: arping -D -q -c 1 -w 2 -I v0 10\.0\.0\.100/, 'the duplicate check is in the resource log');
     t.match(log, /start: ip -4 addr add 10\.0\.0\.100\/24 dev v0/);
     t.match(log, /stop: removed 10\.0\.0\.100\/24 from v0/);
   });
@@ -163,6 +168,7 @@ if (process.getuid?.() !== 0) {
 
     const [refused] = drive(a.name, dir, resource(), ['start']);
     t.match(refused, { ok: false, alive: false, error: '10.0.0.100 is already in use on the network (answered ARP)' });
+    t.comment(`refused after ${refused?.ms} ms`);
     t.same(addressesOn(a.run, 'v0'), [], 'nothing was added');
     t.same(readLedger(join(dir, 'ledger')), [], 'nothing was recorded');
 
@@ -170,6 +176,52 @@ if (process.getuid?.() !== 0) {
     const [unchecked] = drive(a.name, dir, resource({ checkDuplicate: false, arpCount: 0 }), ['start']);
     t.match(unchecked, { ok: true, alive: true });
     t.same(addressesOn(a.run, 'v0'), ['10.0.0.100/24']);
+  });
+
+  t.test('with nobody answering, start waits duplicateWait for an answer, then kills arping and adds the address', async (t) => {
+    const a = namespace(t);
+    const b = namespace(t);
+    // The peer is up and answers ARP for its own address, but not for the floating one.
+    a.run('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1', 'netns', b.name);
+    a.run('ip', 'link', 'set', 'v0', 'up');
+    b.run('ip', 'link', 'set', 'v1', 'up');
+    b.run('ip', 'addr', 'add', '10.0.0.1/24', 'dev', 'v1');
+    const dir = workDir(t);
+
+    const [started] = drive(a.name, dir, resource({ arpCount: 0, duplicateWaitMs: 300 }), ['start']);
+    t.match(started, { ok: true, alive: true });
+    t.comment(`free address started in ${started?.ms} ms (duplicateWait 300 ms)`);
+    const log = readFileSync(join(dir, 'fip.log'), 'utf8');
+    // arping -w 2 alone would probe for about a second: it was stopped at the end of the wait.
+    t.match(log, /start: arping -D -q -c 1 -w 2 -I v0 10\.0\.0\.100\n/, 'arping may run a whole second past the wait');
+    t.match(log, /start: no answer for 10\.0\.0\.100 within 300 ms: arping stopped\n/, 'the wait ended the check, not arping');
+    t.same(execFileSync('ip', ['netns', 'pids', a.name], { encoding: 'utf8' }).trim(), '', 'no arping is left running in the namespace');
+    t.same(addressesOn(a.run, 'v0'), ['10.0.0.100/24']);
+
+    // A wait over a second gets a longer arping deadline.
+    const [restarted] = drive(a.name, dir, resource({ address: '10.0.0.101/24', arpCount: 0, duplicateWaitMs: 1200 }), ['start']);
+    t.match(restarted, { ok: true, alive: true });
+    t.match(readFileSync(join(dir, 'fip.log'), 'utf8'), /start: arping -D -q -c 1 -w 3 -I v0 10\.0\.0\.101\n/);
+  });
+
+  t.test('a duplicate check that cannot run, or cannot end within the start timeout, fails the start', async (t) => {
+    const { name, run } = namespace(t);
+    run('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+    const dir = workDir(t);
+    // v0 is down: arping exits 2 (and with -q says nothing).
+    const [down] = drive(name, dir, resource(), ['start']);
+    t.match(down, { ok: false, alive: false, error: 'cannot check whether 10.0.0.100 is in use on v0: arping exited with code 2' });
+
+    run('ip', 'link', 'set', 'v0', 'up');
+    run('ip', 'link', 'set', 'v1', 'up');
+    const [late] = drive(name, dir, resource({ timeoutMs: 400, duplicateWaitMs: 5000 }), ['start']);
+    t.match(late, {
+      ok: false,
+      alive: false,
+      error: /^cannot check whether 10\.0\.0\.100 is in use on v0: arping timed out after \d+ ms$/,
+    });
+    t.same(addressesOn(run, 'v0'), [], 'nothing was added');
+    t.same(readLedger(join(dir, 'ledger')), [], 'nothing was recorded');
   });
 
   t.test('start never takes over an address Tandem did not add, under any prefix', async (t) => {

@@ -230,9 +230,46 @@ const MIN_DURATION_MS: Record<string, number> = {
   'cluster.heartbeat.interval': 50,
   'cluster.stallLimit': 300,
   'cluster.emergency.deadline': 10,
+  duplicateWait: 50,
   interval: 100,
   timeout: 10,
 };
+
+/** What the timers, the scheduler and the network may add to the loser's release (ms). */
+export const FENCE_MARGIN_MS = 50;
+
+/**
+ * The fencing arithmetic of DESIGN.md 6.2 and 6.7 (docs/partition.md). A server that has heard
+ * no quorum for `quorumLeaseMs` decides its side of the split at once, and a loser releases
+ * within the emergency deadline. The others declare it down after the heartbeat timeout; the
+ * last heartbeat each side heard may be up to one interval apart. So the loser is done by
+ * lease + deadline after its last heartbeat, the winner declares it down timeout − interval
+ * after that at the earliest, and waits the difference (plus a margin) before it takes over.
+ * With the defaults (1 s, 5 s, 500 ms) the lease is 3.5 s and the winner waits the margin only.
+ */
+export function fenceTiming(intervalMs: number, timeoutMs: number, deadlineMs: number): { quorumLeaseMs: number; minFenceGraceMs: number } {
+  const quorumLeaseMs = Math.max(intervalMs, timeoutMs - intervalMs - deadlineMs);
+  const minFenceGraceMs = Math.max(0, quorumLeaseMs + deadlineMs + intervalMs - timeoutMs) + FENCE_MARGIN_MS;
+  return { quorumLeaseMs, minFenceGraceMs };
+}
+
+/** An explicit fence grace shorter than the loser needs would let a group run on two servers. */
+function checkFenceGrace(raw: Raw, problems: string[]): void {
+  const c = raw.cluster as Record<string, any>;
+  const grace = c['networkPartition']?.fenceGrace;
+  if (grace === undefined || !DURATION_RE.test(grace)) return;
+  const hb = c['heartbeat'] ?? {};
+  const { minFenceGraceMs } = fenceTiming(
+    parseDuration(hb.interval ?? '1s'),
+    parseDuration(hb.timeout ?? '5s'),
+    parseDuration(c['emergency']?.deadline ?? '500ms'),
+  );
+  if (parseDuration(grace) < minFenceGraceMs) {
+    problems.push(
+      `cluster.networkPartition.fenceGrace: ${grace} is shorter than the ${minFenceGraceMs}ms a losing server may need to release (heartbeat interval and timeout, emergency deadline): leave it out, or make it longer`,
+    );
+  }
+}
 
 /** Checks every duration in the file against the timer limit and the minimums above. */
 function checkDurations(value: unknown, path: string, problems: string[]): void {
@@ -243,7 +280,7 @@ function checkDurations(value: unknown, path: string, problems: string[]): void 
   } else if (typeof value === 'string' && DURATION_RE.test(value)) {
     const ms = parseDuration(value);
     const key = path.slice(path.lastIndexOf('.') + 1);
-    const min = MIN_DURATION_MS[path] ?? (path.startsWith('monitors[') ? MIN_DURATION_MS[key] : undefined);
+    const min = MIN_DURATION_MS[path] ?? (path.startsWith('monitors[') || path.startsWith('groups[') ? MIN_DURATION_MS[key] : undefined);
     if (ms > MAX_DURATION_MS) problems.push(`${path}: ${value} is longer than the longest timer (24 days)`);
     else if (min !== undefined && ms < min) problems.push(`${path}: ${value} is shorter than the minimum ${min}ms`);
   }
@@ -268,6 +305,7 @@ function resourceConfig(r: RawResource, group: string): ResourceConfig {
       interface: x['interface'],
       arpCount: x['arpCount'],
       checkDuplicate: x['checkDuplicate'],
+      duplicateWaitMs: parseDuration(x['duplicateWait']),
     };
   }
   return {
@@ -338,6 +376,7 @@ function normalise(raw: Raw): Config {
   });
 
   const timeoutMs = parseDuration(hb.timeout);
+  const lease = fenceTiming(parseDuration(hb.interval), timeoutMs, parseDuration(c['emergency'].deadline));
   return {
     cluster: {
       name: c['name'],
@@ -349,7 +388,8 @@ function normalise(raw: Raw): Config {
         ...(np.witness !== undefined ? { witness: np.witness } : {}),
         ...(np.pingTargets !== undefined ? { pingTargets: np.pingTargets } : {}),
         ...(np.disk !== undefined ? { disk: np.disk } : {}),
-        ...(np.fenceGrace !== undefined ? { fenceGraceMs: parseDuration(np.fenceGrace) } : {}),
+        quorumLeaseMs: lease.quorumLeaseMs,
+        fenceGraceMs: np.fenceGrace !== undefined ? parseDuration(np.fenceGrace) : lease.minFenceGraceMs,
       },
       emergency: {
         action: c['emergency'].action,
@@ -389,6 +429,7 @@ export function validateConfigText(text: string): Validation {
   const problems: string[] = [];
   checkDurations(data, '', problems);
   crossCheck(data as unknown as Raw, problems);
+  checkFenceGrace(data as unknown as Raw, problems);
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, config: normalise(data as unknown as Raw) };
 }
@@ -402,6 +443,20 @@ export const GROUP_OPERATION_MARGIN_MS = 10_000;
  */
 export function groupOperationTimeoutMs(group: Pick<GroupConfig, 'resources'>): number {
   return group.resources.reduce((sum, r) => sum + r.timeoutMs + r.stopTimeoutMs, GROUP_OPERATION_MARGIN_MS);
+}
+
+/**
+ * How long a server may take to decide a network partition (DESIGN.md 6.2): nothing for
+ * `majority` alone (it counts what it hears), one heartbeat timeout (0.5 to 2 s) to ask a
+ * witness or ping, and at least 2 s with a disk lease (write, settle for 1 s, read again). The
+ * winner waits this on top of the fence grace: the loser decides before it releases.
+ */
+export function partitionDecisionMs(cluster: Pick<Config['cluster'], 'networkPartition' | 'heartbeat'>): number {
+  const methods = cluster.networkPartition.methods;
+  const timeout = cluster.heartbeat.timeoutMs;
+  if (methods.includes('disk')) return Math.max(2000, timeout);
+  if (methods.some((m) => m !== 'majority')) return Math.min(2000, Math.max(500, timeout));
+  return 0;
 }
 
 /** Validates configuration text for one server: the file, and that the server is in it. */

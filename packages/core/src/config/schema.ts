@@ -93,6 +93,8 @@ export const RESOURCE_SCHEMAS = {
     arpCount: { type: 'integer', minimum: 0, maximum: 10, default: 3 },
     /** refuse to add the address when another host answers for it */
     checkDuplicate: { type: 'boolean', default: true },
+    /** how long the duplicate check waits for another host's answer */
+    duplicateWait: { ...duration, default: '100ms' },
   }),
 } as const;
 

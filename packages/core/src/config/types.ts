@@ -35,6 +35,8 @@ export interface FipResourceConfig extends ResourceBase {
   interface: string;
   arpCount: number;
   checkDuplicate: boolean;
+  /** how long the duplicate check waits for an answer (ms) */
+  duplicateWaitMs: number;
 }
 
 export type ResourceConfig = ExecResourceConfig | FipResourceConfig;
@@ -98,7 +100,16 @@ export interface Config {
     secret?: string;
     heartbeat: { intervalMs: number; timeoutMs: number; port: number };
     nodeManagerPort: number;
-    networkPartition: { methods: PartitionMethod[]; witness?: string; pingTargets?: string[]; disk?: string; fenceGraceMs?: number };
+    networkPartition: {
+      methods: PartitionMethod[];
+      witness?: string;
+      pingTargets?: string[];
+      disk?: string;
+      /** how long the others wait after declaring a server down before they start its groups */
+      fenceGraceMs: number;
+      /** derived: a server that heard no quorum for this long decides its side of a split at once */
+      quorumLeaseMs: number;
+    };
     emergency: { action: EmergencyAction; command?: string; deadlineMs: number };
     /** a daemon silent or late this long is treated as crashed */
     stallLimitMs: number;

@@ -33,6 +33,8 @@ export interface EngineOptions {
   peers: EnginePeer[];
   intervalMs: number;
   timeoutMs: number;
+  /** the quorum lease: a peer silent this long is reported quiet (default: the timeout) */
+  quietMs?: number;
   key: Uint8Array;
   /** this server's state as carried in its heartbeats */
   state: () => string;
@@ -40,9 +42,6 @@ export interface EngineOptions {
   log: EngineLog;
   now?: () => number;
 }
-
-/** How often silence is checked: often enough that a path is declared down close to its timeout. */
-const MAX_CHECK_MS = 100;
 
 export class HeartbeatEngine {
   readonly #o: EngineOptions;
@@ -64,7 +63,9 @@ export class HeartbeatEngine {
   #sendErrors = 0;
   #seq = 0;
   #sendTimer: NodeJS.Timeout | undefined;
+  /** the next silence check: at the exact moment a path would time out or a peer would become quiet */
   #checkTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
 
   constructor(options: EngineOptions) {
     this.#o = options;
@@ -74,6 +75,7 @@ export class HeartbeatEngine {
     this.#table = new PeerTable(
       this.#targets.map((p) => ({ name: p.name, addresses: p.interconnects })),
       options.timeoutMs,
+      options.quietMs,
     );
   }
 
@@ -94,12 +96,14 @@ export class HeartbeatEngine {
     }
     this.#send();
     this.#sendTimer = setInterval(() => this.#send(), this.#o.intervalMs);
-    this.#checkTimer = setInterval(() => this.#check(), Math.min(this.#o.intervalMs, MAX_CHECK_MS));
+    this.#armCheck();
   }
 
   stop(): void {
     clearInterval(this.#sendTimer);
-    clearInterval(this.#checkTimer);
+    this.#stopped = true;
+    clearTimeout(this.#checkTimer);
+    this.#checkTimer = undefined;
     for (const s of this.#sockets) s?.close();
     this.#sockets.length = 0;
   }
@@ -174,11 +178,30 @@ export class HeartbeatEngine {
     const { drop, changes } = this.#table.receive(opened.heartbeat, pathIndex, this.#now());
     if (drop) this.#drops[drop]++;
     if (changes.length) this.#o.onChanges(changes);
+    this.#armCheck();
   }
 
   #check(): void {
     const changes = this.#table.tick(this.#now());
     if (changes.length) this.#o.onChanges(changes);
+    this.#armCheck();
+  }
+
+  /**
+   * Sets the check timer to the next deadline, unless one is set: a heartbeat only moves
+   * deadlines later, so the pending check runs early at worst and sets the next one itself.
+   */
+  #armCheck(): void {
+    if (this.#checkTimer || this.#stopped) return;
+    const next = this.#table.nextDeadlineMs();
+    if (next === undefined) return;
+    this.#checkTimer = setTimeout(
+      () => {
+        this.#checkTimer = undefined;
+        this.#check();
+      },
+      Math.max(0, next - this.#now()),
+    );
   }
 
   /** Once per interval at most: bad traffic must not flood the log. */

@@ -30,7 +30,9 @@ export type Change =
   | { kind: 'server'; server: string; state: PeerState }
   | { kind: 'incarnation'; server: string; incarnation: number; previous: number }
   /** a peer with several paths lost one and is now reachable on one only */
-  | { kind: 'single-path'; server: string; pathIndex: number; address: string };
+  | { kind: 'single-path'; server: string; pathIndex: number; address: string }
+  /** an online peer silent on every path for the quorum lease (quiet), or heard again (not quiet) */
+  | { kind: 'quiet'; server: string; quiet: boolean };
 
 /** Why a verified heartbeat was not taken. */
 export type TableDrop = 'unknown-server' | 'wrong-path' | 'replayed' | 'stale-incarnation';
@@ -54,14 +56,23 @@ interface Peer {
   lastSeq: number[];
   lastHeardMs: number[];
   up: boolean[];
+  /** online, but silent on every path for the quorum lease */
+  quiet: boolean;
 }
 
 export class PeerTable {
   readonly #peers = new Map<string, Peer>();
   readonly #timeoutMs: number;
+  /** undefined: peers are never reported quiet */
+  readonly #quietMs: number | undefined;
 
-  constructor(peers: { name: string; addresses: string[] }[], timeoutMs: number) {
+  /**
+   * `quietMs`: the quorum lease (DESIGN.md 6.2): a peer silent that long is reported quiet before
+   * it times out. Left out, or not shorter than the timeout: no quiet reports.
+   */
+  constructor(peers: { name: string; addresses: string[] }[], timeoutMs: number, quietMs?: number) {
     this.#timeoutMs = timeoutMs;
+    this.#quietMs = quietMs !== undefined && quietMs < timeoutMs ? quietMs : undefined;
     for (const p of peers) {
       this.#peers.set(p.name, {
         name: p.name,
@@ -72,6 +83,7 @@ export class PeerTable {
         lastSeq: p.addresses.map(() => 0),
         lastHeardMs: p.addresses.map(() => 0),
         up: p.addresses.map(() => false),
+        quiet: false,
       });
     }
   }
@@ -101,18 +113,43 @@ export class PeerTable {
     peer.reportedState = hb.state;
     peer.hears = [...hb.hears];
     if (!peer.up[arrivedOn]) changes.push(...this.#setPath(peer, arrivedOn, true));
+    if (peer.quiet) {
+      peer.quiet = false;
+      changes.push({ kind: 'quiet', server: peer.name, quiet: false });
+    }
     return { changes };
   }
 
-  /** Marks down every path silent for longer than the timeout. */
+  /** Marks down every path silent for longer than the timeout, and quiet every online peer silent for the lease. */
   tick(nowMs: number): Change[] {
     const changes: Change[] = [];
     for (const peer of this.#peers.values()) {
+      const quietMs = this.#quietMs;
+      if (quietMs !== undefined && peer.up.some(Boolean) && !peer.quiet && nowMs - Math.max(...peer.lastHeardMs) > quietMs) {
+        peer.quiet = true;
+        changes.push({ kind: 'quiet', server: peer.name, quiet: true });
+      }
       peer.up.forEach((up, i) => {
         if (up && nowMs - (peer.lastHeardMs[i] ?? 0) > this.#timeoutMs) changes.push(...this.#setPath(peer, i, false));
       });
+      if (!peer.up.some(Boolean)) peer.quiet = false;
     }
     return changes;
+  }
+
+  /** When the next path times out or the next peer becomes quiet, if nothing is heard before: when to tick next. */
+  nextDeadlineMs(): number | undefined {
+    let next: number | undefined;
+    const earliest = (at: number): void => {
+      if (next === undefined || at < next) next = at;
+    };
+    for (const peer of this.#peers.values()) {
+      peer.up.forEach((up, i) => {
+        if (up) earliest((peer.lastHeardMs[i] ?? 0) + this.#timeoutMs + 1);
+      });
+      if (this.#quietMs !== undefined && peer.up.some(Boolean) && !peer.quiet) earliest(Math.max(...peer.lastHeardMs) + this.#quietMs + 1);
+    }
+    return next;
   }
 
   #setPath(peer: Peer, i: number, up: boolean): Change[] {

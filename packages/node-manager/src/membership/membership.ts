@@ -20,6 +20,19 @@ export interface LocalMembership {
   incarnation: number;
   state: string;
   hears: string[];
+  /** the groups that are not offline here */
+  groups?: { group: string; state: string }[];
+  /** the servers this one declared down, with the incarnation each had */
+  down?: { server: string; incarnation: number }[];
+  startupDone?: boolean;
+}
+
+/** What the node manager does with the link's other requests (orders, forwarded group commands) and with every membership heard. */
+export interface LinkHandlers {
+  /** a checked membership from `from`, request or reply */
+  heard?: (from: string, m: tandem.v1.Membership) => void;
+  /** any other request a peer sends; `from` is the server it claims to be (checked against the configuration) */
+  request?: (request: tandem.v1.Request) => Promise<Awaited<ReturnType<RpcHandler>>>;
 }
 
 export type MembershipHost = Pick<DaemonContext, 'config' | 'server' | 'paths' | 'log'>;
@@ -66,16 +79,26 @@ export class Membership {
   readonly #peers: Peer[];
   readonly #table: MembershipTable;
   #local: LocalMembership;
+  readonly #handlers: LinkHandlers;
   #timer: NodeJS.Timeout | undefined;
   #exchanging = false;
+  /** a refresh asked for while an exchange ran: one more exchange follows it */
+  #again = false;
   #closed = false;
 
-  private constructor(host: MembershipHost, localView: () => Promise<LocalMembership>, keys: CurveKeys, startedMs: number) {
+  private constructor(
+    host: MembershipHost,
+    localView: () => Promise<LocalMembership>,
+    keys: CurveKeys,
+    startedMs: number,
+    handlers: LinkHandlers,
+  ) {
     const { config, server } = host;
     const { intervalMs, timeoutMs } = config.cluster.heartbeat;
     this.#host = host;
     this.#localView = localView;
     this.#keys = keys;
+    this.#handlers = handlers;
     const others = config.servers.filter((s) => s.name !== server);
     // A context of its own: the ZAP endpoint is per context, and it answers only for this link.
     this.#context = new zmq.Context({ blocky: false });
@@ -120,8 +143,14 @@ export class Membership {
    * binds the ZAP handler, then the ROUTER on every interconnect address of this server, connects
    * one DEALER per peer and interconnect, and starts the exchange.
    */
-  static async open(host: MembershipHost, localView: () => Promise<LocalMembership>, startedMs = Date.now()): Promise<Membership> {
-    const membership = new Membership(host, localView, loadCurveKeys(host.config, host.server, host.paths.curveSecretKey), startedMs);
+  static async open(
+    host: MembershipHost,
+    localView: () => Promise<LocalMembership>,
+    startedMs = Date.now(),
+    handlers: LinkHandlers = {},
+  ): Promise<Membership> {
+    const keys = loadCurveKeys(host.config, host.server, host.paths.curveSecretKey);
+    const membership = new Membership(host, localView, keys, startedMs, handlers);
     // The ZAP handler first: a client that connects before it is bound would be let in unchecked.
     const [first, ...more] = membership.#endpoints;
     let endpoint = first!;
@@ -145,6 +174,34 @@ export class Membership {
   /** What this node manager knows of each peer, in configuration order. */
   peers(nowMs = Date.now()): PeerView[] {
     return this.#table.views(nowMs);
+  }
+
+  /**
+   * Sends a request to a peer's node manager on the path that answered last (then the others):
+   * orders and forwarded group commands. Throws UNAVAILABLE when no path takes it.
+   */
+  async call(server: string, body: Parameters<RpcClient['call']>[0], timeoutMs: number): Promise<tandem.v1.Reply> {
+    const peer = this.#peers.find((p) => p.name === server);
+    if (!peer) throw new TandemError('NOT_FOUND', `no peer named ${server}`);
+    const view = this.#table.views(Date.now()).find((v) => v.server === server);
+    const order = [...peer.paths].sort((a, b) => (view?.paths[b.index]?.lastAnsweredMs ?? 0) - (view?.paths[a.index]?.lastAnsweredMs ?? 0));
+    let last: TandemError | undefined;
+    for (const path of order) {
+      try {
+        return await path.client.call(body, { timeoutMs });
+      } catch (err) {
+        last = toTandemError(err);
+        // Only a request that never left may go out again on another path; anything else has an answer or may have run.
+        if (last.details['notSent'] !== 'true') throw last;
+      }
+    }
+    throw new TandemError('UNAVAILABLE', `tandem-nm on ${server} cannot be reached: ${last?.message ?? 'no path'}`);
+  }
+
+  /** Exchanges now rather than at the next interval (hb heard or lost a server). */
+  refresh(): void {
+    if (this.#exchanging) this.#again = true;
+    else this.#exchangeSafely();
   }
 
   /** Connection attempts the ZAP handler refused (a key that is not a configured peer's). */
@@ -209,15 +266,29 @@ export class Membership {
   #message(): tandem.v1.Membership.$Properties {
     const { config, server } = this.#host;
     // config_generation stays 0 until configurations are distributed with a generation.
-    return { cluster: config.cluster.name, server, ...this.#local, configGeneration: 0, sentAtMs: Date.now() };
+    const { incarnation, state, hears, groups = [], down = [], startupDone = false } = this.#local;
+    return {
+      cluster: config.cluster.name,
+      server,
+      incarnation,
+      state,
+      hears,
+      groups,
+      down,
+      startupDone,
+      configGeneration: 0,
+      sentAtMs: Date.now(),
+    };
   }
 
   async #answer(request: tandem.v1.Request): Promise<Awaited<ReturnType<RpcHandler>>> {
     if (request.body !== 'membership' || !request.membership) {
+      if (request.body !== 'membership' && request.body !== undefined && this.#handlers.request) return this.#handlers.request(request);
       throw new TandemError('BAD_REQUEST', `the node manager link does not serve ${request.body ?? 'an empty'} request`);
     }
     checkMembership(request.membership, this.#host.config, this.#host.server);
     this.#table.record(request.membership, Date.now());
+    this.#handlers.heard?.(request.membership.server, request.membership);
     return { membership: this.#message() };
   }
 
@@ -257,6 +328,10 @@ export class Membership {
       this.#exchanging = false;
     }
     this.#noteReach();
+    if (this.#again && !this.#closed) {
+      this.#again = false;
+      this.#exchangeSafely();
+    }
   }
 
   #received(peer: Peer, path: Path, m: tandem.v1.Membership | null | undefined): void {
@@ -269,6 +344,7 @@ export class Membership {
     }
     this.#table.record(m, Date.now(), path.index);
     path.lastError = '';
+    this.#handlers.heard?.(m.server, m);
   }
 
   /** Logged once per distinct failure and path: an unreachable peer fails the same way every interval. */

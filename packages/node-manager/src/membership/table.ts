@@ -17,6 +17,12 @@ export interface ReportedMembership {
   hears: string[];
   configGeneration: number;
   sentAtMs: number;
+  /** the groups that are not offline on the peer */
+  groups: { group: string; state: string }[];
+  /** the servers the peer declared down, with the incarnation each had */
+  down: { server: string; incarnation: number }[];
+  /** the peer knows that the cluster's auto-start groups have been placed */
+  startupDone: boolean;
 }
 
 /** One path to a peer's node manager: this server's DEALER to one of the peer's interconnect addresses. */
@@ -93,6 +99,9 @@ export class MembershipTable {
       hears: [...m.hears],
       configGeneration: m.configGeneration,
       sentAtMs: m.sentAtMs,
+      groups: m.groups.map((g) => ({ group: g.group, state: g.state })),
+      down: m.down.map((d) => ({ server: d.server, incarnation: d.incarnation })),
+      startupDone: m.startupDone,
     };
   }
 

@@ -1,9 +1,10 @@
 /**
  * The `fip` resource: a floating IPv4 address added to an interface where its group runs and
- * removed where it stops. Start refuses an address another host already answers for (ARP
- * duplicate address detection), adds it, then announces it with gratuitous ARP in the background
- * so that neighbours update their caches without holding up the start. Every command runs
- * without a shell, bounded by the resource's timeouts; start and stop are idempotent.
+ * removed where it stops. Start refuses an address another host answers for within
+ * duplicateWait (ARP duplicate address detection), adds it, then announces it with gratuitous
+ * ARP in the background so that neighbours update their caches without holding up the start.
+ * Every command runs without a shell, bounded by the resource's timeouts; start and stop are
+ * idempotent.
  *
  * The address is in the activation ledger from just before it is added until it is seen gone,
  * so the guard removes it if this daemon dies.
@@ -85,12 +86,7 @@ export class FipDriver implements ResourceDriver {
       this.#seen(true);
       return;
     }
-    if (this.#resource.checkDuplicate) {
-      // -D: duplicate address detection; exit 0 = nobody answered, 1 = somebody did.
-      const dad = await this.#run('start', 'arping', ['-D', '-q', '-c', '2', '-w', '1', '-I', ifname, this.#ip], left());
-      if (dad.code === 1) throw new Error(`${this.#ip} is already in use on the network (answered ARP)`);
-      if (dad.code !== 0) throw new Error(`cannot check whether ${this.#ip} is in use on ${ifname}: arping ${dad.failure}`);
-    }
+    if (this.#resource.checkDuplicate) await this.#checkDuplicate(left());
     await this.#endAnnouncement();
     // Nothing may be added that the guard would not know about.
     this.#record();
@@ -143,6 +139,32 @@ export class FipDriver implements ResourceDriver {
       });
     }
     return this.#looking;
+  }
+
+  /**
+   * ARP duplicate address detection, waiting duplicateWait for an answer. arping's own deadline
+   * counts whole seconds only, so it gets one beyond the wait and is killed when the wait is over
+   * without an answer: exit 1 = somebody answered, exit 0 or still probing = nobody did. Bounded
+   * by what is left of the start's timeout: a wait that does not fit fails the start.
+   */
+  async #checkDuplicate(timeLeftMs: number): Promise<void> {
+    const { interface: ifname, duplicateWaitMs } = this.#resource;
+    const waited = new AbortController();
+    const timer = setTimeout(() => waited.abort(), duplicateWaitMs);
+    const seconds = String(Math.ceil(duplicateWaitMs / 1000) + 1);
+    const args = ['-D', '-q', '-c', '1', '-w', seconds, '-I', ifname, this.#ip];
+    this.#log('start', `arping ${args.join(' ')}`);
+    const dad = await runCommand('arping', args, { timeoutMs: timeLeftMs, signal: waited.signal });
+    clearTimeout(timer);
+    if (dad.code === 1) throw new Error(`${this.#ip} is already in use on the network (answered ARP)`);
+    if (dad.code === 0 || waited.signal.aborted) {
+      this.#log('start', `no answer for ${this.#ip} within ${duplicateWaitMs} ms${dad.code === 0 ? '' : ': arping stopped'}`);
+      return;
+    }
+    // runCommand names the tool in its own words ("arping timed out ..."), not in arping's.
+    const said = dad.failure.startsWith('arping ') ? dad.failure : `arping: ${dad.failure}`;
+    this.#log('start', said);
+    throw new Error(`cannot check whether ${this.#ip} is in use on ${ifname}: ${said}`);
   }
 
   #record(): void {

@@ -1,0 +1,133 @@
+import t from 'tap';
+import { ClusterViewTracker, declaredDownBy, placeRemoteGroups, sameView, type PeerView, type ViewInput } from '@tandem/node-manager';
+
+const SERVERS = ['s1', 's2', 's3'];
+
+function peer(server: string, state: string, incarnation: number, groups: { group: string; state: string }[] = []): PeerView {
+  return {
+    server,
+    reach: 'reachable',
+    lastHeardMs: 1,
+    paths: [],
+    reported: { incarnation, state, hears: [], configGeneration: 0, sentAtMs: 0, groups, down: [], startupDone: false },
+  };
+}
+
+function input(over: Partial<ViewInput> = {}): ViewInput {
+  return {
+    servers: SERVERS,
+    self: 's2',
+    selfState: 'online',
+    selfIncarnation: 7,
+    localGroups: [],
+    heard: [
+      { name: 's1', state: 'online', incarnation: 4 },
+      { name: 's2', state: 'online', incarnation: 7 },
+      { name: 's3', state: 'online', incarnation: 2 },
+    ],
+    peers: [peer('s1', 'online', 4, [{ group: 'web', state: 'online' }]), peer('s3', 'online', 2)],
+    startupDone: false,
+    ...over,
+  };
+}
+
+t.test('each server is what hb hears and its node manager reports; the coordinator is the first online one', async (t) => {
+  const tracker = new ClusterViewTracker();
+  const { view, changes } = tracker.update(input(), 1000);
+  t.same(
+    view.servers.map((s) => [s.name, s.state, s.incarnation, s.groups.map((g) => g.group), s.local]),
+    [
+      ['s1', 'online', 4, ['web'], false],
+      ['s2', 'online', 7, [], true],
+      ['s3', 'online', 2, [], false],
+    ],
+  );
+  t.equal(view.coordinator, 's1');
+  t.same(changes, [], 'the first view has no changes');
+  t.ok(view.servers.every((s) => s.sinceMs === 1000));
+});
+
+t.test('a server hb no longer hears is offline, keeps its last groups, is declared down, and the coordinator moves on', async (t) => {
+  const tracker = new ClusterViewTracker();
+  tracker.update(input(), 1000);
+  const heard = input().heard!.map((h) => (h.name === 's1' ? { ...h, state: 'offline' } : h));
+  const { view, changes } = tracker.update(input({ heard }), 2000);
+  t.match(view.servers[0], { name: 's1', state: 'offline', sinceMs: 2000, groups: [{ group: 'web', state: 'online' }] });
+  t.same(changes, [{ server: 's1', from: 'online', to: 'offline' }]);
+  t.equal(view.coordinator, 's2');
+  t.same(tracker.declaredDown(), [{ server: 's1', incarnation: 4 }]);
+
+  // Back with the same incarnation (a frozen server waking up): still declared down.
+  tracker.update(input(), 3000);
+  t.same(tracker.declaredDown(), [{ server: 's1', incarnation: 4 }], 'the same life stays declared down');
+  // Back as a new life: forgotten.
+  const reborn = input({
+    heard: input().heard!.map((h) => (h.name === 's1' ? { ...h, incarnation: 5 } : h)),
+    peers: [peer('s1', 'starting', 5), peer('s3', 'online', 2)],
+  });
+  const after = tracker.update(reborn, 4000);
+  t.same(tracker.declaredDown(), [], 'a new incarnation is a new member');
+  t.match(after.view.servers[0], { state: 'starting', groups: [] }, 'a new life joins with no groups');
+});
+
+t.test('a report from an older life is not taken for the server hb hears now', async (t) => {
+  const tracker = new ClusterViewTracker();
+  const heard = input().heard!.map((h) => (h.name === 's1' ? { ...h, incarnation: 9 } : h));
+  const { view } = tracker.update(input({ heard }), 1000);
+  t.match(view.servers[0], { state: 'unknown', groups: [] });
+  t.equal(view.coordinator, 's2', 'an unknown server is not the coordinator');
+});
+
+t.test('without an answer from hb the last one counts; servers never heard are offline', async (t) => {
+  const tracker = new ClusterViewTracker();
+  const first = tracker.update(input({ heard: undefined }), 1000);
+  t.same(
+    first.view.servers.map((s) => s.state),
+    ['offline', 'online', 'offline'],
+  );
+  tracker.update(input(), 2000);
+  const kept = tracker.update(input({ heard: undefined }), 3000);
+  t.same(
+    kept.view.servers.map((s) => s.state),
+    ['online', 'online', 'online'],
+  );
+  t.same(tracker.declaredDown(), [], 'never heard is not declared down');
+});
+
+t.test('a server fencing itself has no coordinator; startup done is learned from any peer and kept', async (t) => {
+  const tracker = new ClusterViewTracker();
+  t.equal(tracker.update(input({ selfState: 'isolated' }), 1000).view.coordinator, '');
+  const told = peer('s3', 'online', 2);
+  told.reported!.startupDone = true;
+  t.equal(tracker.update(input({ peers: [peer('s1', 'online', 4), told] }), 2000).view.startupDone, true);
+  t.equal(tracker.update(input(), 3000).view.startupDone, true, 'once done, done');
+});
+
+t.test('declaredDownBy matches this server in its present incarnation only', async (t) => {
+  const m = { down: [{ server: 's2', incarnation: 7 }] };
+  t.equal(declaredDownBy(m, 's2', 7), true);
+  t.equal(declaredDownBy(m, 's2', 8), false, 'a later life is not concerned');
+  t.equal(declaredDownBy(m, 's2', 0), false, 'an unknown incarnation never fences');
+  t.equal(declaredDownBy(m, 's3', 7), false);
+});
+
+t.test('sameView tells a changed view from an unchanged one', async (t) => {
+  const tracker = new ClusterViewTracker();
+  const a = tracker.update(input(), 1000).view;
+  const b = tracker.update(input(), 2000).view;
+  t.ok(sameView(a, b), 'nothing changed: the times a state was entered stay');
+  t.notOk(sameView(undefined, b));
+  const c = tracker.update(input({ localGroups: [{ group: 'db', state: 'starting' }] }), 3000).view;
+  t.notOk(sameView(b, c));
+});
+
+t.test('status shows a group that runs on another server where it runs', async (t) => {
+  const groups = [
+    { name: 'web', state: 'offline', server: '', resources: [{ name: 'vip' }] },
+    { name: 'db', state: 'online', server: 's2', resources: [] },
+  ];
+  t.same(placeRemoteGroups(groups, [{ server: 's1', group: 'web', state: 'online' }]), [
+    { name: 'web', state: 'online', server: 's1', resources: [] },
+    { name: 'db', state: 'online', server: 's2', resources: [] },
+  ]);
+});

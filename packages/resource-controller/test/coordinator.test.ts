@@ -1,0 +1,330 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { AlertLog, createLogger, EventPublisher, Ledger, RpcServer, resolvePaths, sleep, validateConfigText } from '@tandem/core';
+import { decodeRequest, encodeRequest, tandem, type RequestInit } from '@tandem/protocol';
+import {
+  ResourceController,
+  livePlacements,
+  newlyOnline,
+  orphans,
+  plannerServers,
+  settled,
+  type View,
+  type ViewServer,
+} from '@tandem/resource-controller';
+
+const { GroupAction, ServiceAction, Cause } = tandem.v1;
+
+const server = (name: string, state: string, groups: { group: string; state: string }[] = [], over: Partial<ViewServer> = {}) => ({
+  name,
+  state,
+  incarnation: 1,
+  sinceMs: 1000,
+  groups,
+  local: false,
+  ...over,
+});
+
+t.test('the planner sees the servers of the view; during startup one still starting is not known yet', async (t) => {
+  const view: View = {
+    servers: [server('s1', 'online', [], { local: true }), server('s2', 'starting'), server('s3', 'offline')],
+    coordinator: 's1',
+    startupDone: false,
+  };
+  t.same(
+    plannerServers(view).map((s) => s.state),
+    ['online', 'starting', 'offline'],
+  );
+  t.same(
+    plannerServers(view, true).map((s) => s.state),
+    ['online', 'unknown', 'offline'],
+  );
+  t.equal(settled(view), false, 'a server still starting has not said what it runs');
+  view.servers[1]!.state = 'online';
+  t.equal(settled(view), true);
+  view.servers[2]!.state = 'unknown';
+  t.equal(settled(view), false, 'heard by hb but not by its node manager');
+});
+
+t.test('placements: the servers that are up, this one, then the orders still settling; a server down holds nothing', async (t) => {
+  const view: View = {
+    servers: [
+      server('s1', 'online', [], { local: true }),
+      server('s2', 'online', [{ group: 'web', state: 'online' }]),
+      server('s3', 'offline', [{ group: 'db', state: 'online' }]),
+    ],
+    coordinator: 's1',
+    startupDone: true,
+  };
+  const local = [{ group: 'mail', state: 'online', server: 's1' }];
+  t.same(livePlacements(view, local, new Map()), [
+    { group: 'web', state: 'online', server: 's2' },
+    { group: 'mail', state: 'online', server: 's1' },
+  ]);
+  const settling = new Map([
+    ['web', { server: 's2', state: 'offline' }],
+    ['db', { server: 's1', state: 'starting' }],
+  ]);
+  t.same(livePlacements(view, local, settling), [
+    { group: 'mail', state: 'online', server: 's1' },
+    { group: 'db', state: 'starting', server: 's1' },
+  ]);
+  const dead = view.servers[2]!;
+  t.same(orphans(view, dead, livePlacements(view, local, new Map())), [{ group: 'db', state: 'online', server: 's3' }]);
+  t.same(orphans(view, dead, livePlacements(view, local, settling)), [], 'a group already started elsewhere is no orphan');
+});
+
+t.test('newlyOnline names the servers that came online since the last view', async (t) => {
+  const before: View = { servers: [server('s1', 'online'), server('s2', 'starting')], coordinator: 's1', startupDone: true };
+  const now: View = { servers: [server('s1', 'online'), server('s2', 'online')], coordinator: 's1', startupDone: true };
+  t.same(newlyOnline(before, now), ['s2']);
+  t.same(newlyOnline(now, now), []);
+});
+
+/** A controller on s1 of three servers, with a stand-in node manager that records the orders it is given. */
+async function setup(t: Tap.Test, groups: string, opts: { failOrders?: boolean } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'tnd-co-'));
+  const text = `
+cluster:
+  name: demo
+  heartbeat: { interval: 100ms, timeout: 500ms }
+  emergency: { action: exec, command: "true", deadline: 100ms }
+  networkPartition: { fenceGrace: 300ms }
+servers: [ { name: s1 }, { name: s2 }, { name: s3 } ]
+groups:
+${groups.replaceAll('DIR', dir)}
+`;
+  const v = validateConfigText(text);
+  if (!v.ok) throw new Error(v.problems.join('\n'));
+  const paths = resolvePaths({ TANDEM_HOME: dir });
+  mkdirSync(paths.run, { recursive: true });
+  const log = createLogger({ daemon: 'rc', server: 's1', logsDir: paths.logs, console: false });
+  const events = new EventPublisher('s1', 'rc');
+  const orders: tandem.v1.GroupOrder[] = [];
+  const nm = new RpcServer(
+    paths.rpc('nm'),
+    async (request) => {
+      if (request.body !== 'order' || !request.order) throw new Error(`unexpected ${request.body}`);
+      orders.push(request.order);
+      if (opts.failOrders) throw new Error(`${request.order.server} is unreachable`);
+      return { ack: { message: 'done' } };
+    },
+    log,
+  );
+  await nm.bind();
+  const controller = new ResourceController({
+    server: 's1',
+    config: v.config,
+    paths,
+    log,
+    alerts: new AlertLog(paths.alerts, 's1', 'rc'),
+    events,
+    ledger: new Ledger(paths.ledger),
+  });
+  t.teardown(async () => {
+    await controller.shutdown('test over');
+    nm.close();
+    events.close();
+    log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const call = async (body: Omit<RequestInit, 'id' | 'revision' | 'deadlineMs' | 'origin'>) => {
+    const decoded = decodeRequest(encodeRequest({ id: 'test', ...body }));
+    if (!decoded.ok) throw new Error(decoded.reason);
+    return controller.handle(decoded.message);
+  };
+  const state = (group: string) => controller.status().find((g) => g.name === group)?.state;
+  const trace = (): string => {
+    try {
+      return readFileSync(join(dir, 'trace'), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return { dir, controller, call, orders, state, trace };
+}
+
+const traced = (group: string, servers: string, autoStart = true) => `  - name: ${group}
+    servers: [${servers}]
+    autoStart: ${autoStart}
+    resources:
+      - { name: ${group}-r, type: exec, cwd: DIR, start: 'echo "start ${group} $TANDEM_EVENT" >> trace', stop: 'echo "stop ${group} $TANDEM_FACTOR" >> trace' }`;
+
+const activate = { service: { action: ServiceAction.SERVICE_ACTION_ACTIVATE, cause: Cause.CAUSE_STARTUP } };
+type ViewInit = tandem.v1.ClusterView.$Properties;
+const view = (states: [string, string, { group: string; state: string }[]?][], coordinator = 's1', sinceMs = Date.now()): ViewInit => ({
+  coordinator,
+  startupDone: false,
+  servers: states.map(([name, state, groups]) => ({ name, state, incarnation: 1, sinceMs, groups: groups ?? [], local: name === 's1' })),
+});
+
+async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+t.test('the coordinator waits until every server has said what it runs, then places each group once', async (t) => {
+  const { call, orders, state, trace } = await setup(t, [traced('web', 's1, s2'), traced('db', 's2, s1'), traced('mail', 's3')].join('\n'));
+  await call(activate);
+  await call({
+    view: view([
+      ['s1', 'online'],
+      ['s2', 'starting'],
+      ['s3', 'online'],
+    ]),
+  });
+  await sleep(200);
+  t.equal(state('web'), 'offline', 'nothing starts while s2 is still starting');
+  t.same(orders, []);
+  await call({
+    view: view([
+      ['s1', 'online'],
+      ['s2', 'online'],
+      ['s3', 'online'],
+    ]),
+  });
+  await until('web online here', () => state('web') === 'online');
+  await until('two orders', () => orders.length === 2);
+  t.same(
+    orders.map((o) => [o.server, o.group, GroupAction[o.action], o.event, o.coordinator]),
+    [
+      ['s2', 'db', 'GROUP_ACTION_START', 'START', 's1'],
+      ['s3', 'mail', 'GROUP_ACTION_START', 'START', 's1'],
+    ],
+  );
+  t.equal(trace(), 'start web START\n');
+  t.match(await call({ status: {} }), { groups: { startupDone: true } }, 'rc says the startup is done, for nm to tell the others');
+  // Another view: the startup is not planned again.
+  await call({
+    view: view([
+      ['s1', 'online'],
+      ['s2', 'online', [{ group: 'db', state: 'online' }]],
+      ['s3', 'online'],
+    ]),
+  });
+  await sleep(200);
+  t.equal(orders.length, 2, 'no group is placed twice');
+});
+
+t.test('a server that went down: its groups start here only after the fence grace, as FAILOVER', async (t) => {
+  const { call, orders, state, trace } = await setup(t, [traced('db', 's2, s1'), traced('mail', 's2', false)].join('\n'));
+  await call(activate);
+  const running = [
+    { group: 'db', state: 'online' },
+    { group: 'mail', state: 'online' },
+  ];
+  const before = view([
+    ['s1', 'online'],
+    ['s2', 'online', running],
+    ['s3', 'online'],
+  ]);
+  before.startupDone = true;
+  await call({ view: before });
+  const downAt = Date.now();
+  const after = view(
+    [
+      ['s1', 'online'],
+      ['s2', 'offline', running],
+      ['s3', 'online'],
+    ],
+    's1',
+    downAt,
+  );
+  after.startupDone = true;
+  await call({ view: after });
+  await sleep(100);
+  t.equal(state('db'), 'offline', 'not before the fence grace (300 ms)');
+  await until('db online here', () => state('db') === 'online');
+  t.ok(Date.now() - downAt >= 300, `started ${Date.now() - downAt} ms after the server went down`);
+  t.equal(trace(), 'start db FAILOVER\n');
+  t.equal(state('mail'), 'offline', 'a manual group is not failed over');
+  t.same(orders, [], 'nothing was ordered elsewhere');
+  // The same view again: handled once.
+  await call({ view: { ...after, servers: after.servers } });
+  await sleep(100);
+  t.equal(trace(), 'start db FAILOVER\n');
+});
+
+t.test('a server that is not the coordinator places nothing; orders run here with the event or factor given', async (t) => {
+  const { call, state, trace } = await setup(t, traced('web', 's1, s2'));
+  await call(activate);
+  await call({
+    view: view(
+      [
+        ['s1', 'online'],
+        ['s2', 'online'],
+        ['s3', 'online'],
+      ],
+      's2',
+    ),
+  });
+  await sleep(200);
+  t.equal(state('web'), 'offline', 'the coordinator is s2: it places the groups');
+  await t.rejects(call({ group: { action: GroupAction.GROUP_ACTION_START, group: 'web' } }), {
+    code: 'UNAVAILABLE',
+    message: /s1 is not the coordinator \(s2\)/,
+  });
+  const start = { server: 's1', group: 'web', action: GroupAction.GROUP_ACTION_START, event: 'FAILOVER', coordinator: 's2' };
+  t.match(await call({ order: start }), { ack: { message: 'group web is online on s1' } });
+  t.match(await call({ order: start }), { ack: { message: 'group web is already online on s1' } }, 'an order repeated changes nothing');
+  const stop = { server: 's1', group: 'web', action: GroupAction.GROUP_ACTION_STOP, factor: 'GROUPMOVE', coordinator: 's2' };
+  t.match(await call({ order: stop }), { ack: { message: 'group web is offline' } });
+  t.equal(trace(), 'start web FAILOVER\nstop web GROUPMOVE\n');
+});
+
+t.test('bad views and orders are refused and change nothing', async (t) => {
+  const { call, state } = await setup(t, traced('web', 's1, s2'));
+  await call(activate);
+  await t.rejects(
+    call({
+      view: view([
+        ['s1', 'online'],
+        ['s2', 'online'],
+      ]),
+    }),
+    { code: 'BAD_REQUEST', message: /names servers s1, s2/ },
+  );
+  const order = (o: Partial<tandem.v1.GroupOrder>) => call({ order: { server: 's1', group: 'web', coordinator: 's2', ...o } });
+  await t.rejects(order({ action: GroupAction.GROUP_ACTION_START, event: 'RECOVER' }), { code: 'BAD_REQUEST', message: /valid event/ });
+  await t.rejects(order({ action: GroupAction.GROUP_ACTION_STOP, factor: 'WHATEVER' }), { code: 'BAD_REQUEST', message: /valid factor/ });
+  await t.rejects(order({ action: GroupAction.GROUP_ACTION_MOVE }), { code: 'BAD_REQUEST', message: /start or stop/ });
+  await t.rejects(order({ server: 's2', action: GroupAction.GROUP_ACTION_START, event: 'START' }), {
+    code: 'BAD_REQUEST',
+    message: /order for s2 sent to s1/,
+  });
+  await t.rejects(order({ group: 'nope', action: GroupAction.GROUP_ACTION_START, event: 'START' }), { code: 'NOT_FOUND' });
+  t.equal(state('web'), 'offline');
+});
+
+t.test('an operator command on the coordinator: a move stops here and orders the start there; a failed order is reported', async (t) => {
+  const { call, orders, state, trace } = await setup(t, traced('web', 's1, s2'), { failOrders: true });
+  await call(activate);
+  await call({
+    view: view([
+      ['s1', 'online'],
+      ['s2', 'online'],
+      ['s3', 'online'],
+    ]),
+  });
+  await until('web online here', () => state('web') === 'online');
+  await t.rejects(call({ group: { action: GroupAction.GROUP_ACTION_MOVE, group: 'web', server: 's3' } }), {
+    code: 'REFUSED',
+    message: /s3 is not in the servers of group web/,
+  });
+  t.equal(state('web'), 'online', 'a refused move stops nothing');
+  await t.rejects(call({ group: { action: GroupAction.GROUP_ACTION_MOVE, group: 'web', server: 's2' } }), {
+    code: 'UNAVAILABLE',
+    message: /start web on s2: s2 is unreachable/,
+  });
+  t.same(
+    orders.map((o) => [o.server, GroupAction[o.action], o.event]),
+    [['s2', 'GROUP_ACTION_START', 'START']],
+  );
+  t.equal(state('web'), 'offline');
+  t.equal(trace(), 'start web START\nstop web GROUPMOVE\n');
+});

@@ -1,0 +1,165 @@
+// Groups across three servers in network namespaces (DESIGN.md 5, 6.3, 6.7 and 9): the coordinator
+// places the group at startup, an operator moves it from any server, and the group fails over
+// when its server loses power and when one of its core daemons is killed (the guard fences that
+// server first). The client reaches the application through the floating IP.
+import t from 'tap';
+import { APP_PORT, TestCluster } from './harness.mjs';
+
+const skip =
+  process.getuid?.() !== 0 ? 'the cluster tests need root (network namespaces and bridges): run them as root, as CI does' : false;
+
+const FIP = '10.71.1.200';
+const URL = `http://${FIP}:${APP_PORT}/`;
+
+const cluster = skip
+  ? undefined
+  : new TestCluster({
+      groups: `  - name: web
+    servers: [s1, s2, s3]
+    resources:
+      - { name: vip, type: fip, address: ${FIP}/24, interface: ic0 }
+      - { name: app, type: exec, mode: async, start: "exec node {APP}", env: { APP_PORT: "${APP_PORT}" }, stopTimeout: 5s, dependsOn: [vip] }`,
+      monitors: '  - { name: app-alive, type: pid, target: app, interval: 500ms }',
+    });
+t.teardown(() => cluster?.destroy());
+t.before(async () => {
+  if (!cluster) return;
+  const started = Date.now();
+  await cluster.start();
+  t.comment(`three servers online in ${Date.now() - started} ms`);
+});
+
+interface JsonGroup {
+  name: string;
+  state: string;
+  server: string;
+}
+
+/** Where a server says group web is, and in which state. */
+async function web(c: TestCluster, from: string): Promise<JsonGroup | undefined> {
+  return (await c.status(from)).groups.find((g: JsonGroup) => g.name === 'web');
+}
+
+/**
+ * The server answering on the floating IP. An async application is online once its process runs,
+ * which may be before it listens: the first answer within a few seconds counts.
+ */
+async function answer(c: TestCluster): Promise<string> {
+  let last = '';
+  await c
+    .waitFor(
+      'an answer through the floating IP',
+      async () => {
+        last = (await c.clientGet(URL, 500)).trim();
+        return true;
+      },
+      5000,
+    )
+    .catch((err: Error) => (last = `error: ${err.message}; the client's neighbours: ${c.clientNeighbours()}`));
+  return last;
+}
+
+/** Which servers hold the floating IP right now (a sure sign of a double start). */
+function holders(c: TestCluster, servers: string[]): string[] {
+  return servers.filter((s) => c.hasAddress(s, 'ic0', FIP));
+}
+
+t.test('the coordinator starts the group on its first server, and every server sees where it runs', { skip }, async (t) => {
+  const c = cluster!;
+  await c.waitFor('web online on s1', async () => (await web(c, 's1'))?.state === 'online', 30_000);
+  for (const s of c.servers) {
+    await c.waitFor(`${s} to see web online on s1`, async () => {
+      const g = await web(c, s);
+      return g?.server === 's1' && g.state === 'online';
+    });
+    t.match(await web(c, s), { state: 'online', server: 's1' }, `${s} shows web online on s1`);
+  }
+  t.equal(await answer(c), 's1', 'the client reaches s1 through the floating IP');
+  t.same(holders(c, c.servers), ['s1'], 'only s1 holds the floating IP');
+});
+
+t.test('an operator on s3 moves the group to s2 and back: the coordinator orders the stop and the start', { skip }, async (t) => {
+  const c = cluster!;
+  const moved = await c.cli('s3', ['group', 'move', 'web', '--server', 's2']);
+  t.equal(moved.code, 0, `tandem group move on s3 succeeds: ${moved.stdout}${moved.stderr}`);
+  t.match(await web(c, 's2'), { state: 'online', server: 's2' });
+  t.same(holders(c, c.servers), ['s2'], 'only s2 holds the floating IP');
+  t.equal(await answer(c), 's2', 'the client reaches s2');
+
+  const bad = await c.cli('s2', ['group', 'move', 'web', '--server', 'nowhere']);
+  t.not(bad.code, 0, 'a move to a server that does not exist is refused');
+  t.match(bad.stderr, /nowhere/);
+  await c.waitFor('s1 to see web online on s2', async () => (await web(c, 's1'))?.state === 'online');
+  t.match(await web(c, 's1'), { state: 'online', server: 's2' }, 'and nothing moved');
+
+  const back = await c.cli('s2', ['group', 'move', 'web', '--server', 's1']);
+  t.equal(back.code, 0, `moved back: ${back.stdout}${back.stderr}`);
+  t.same(holders(c, c.servers), ['s1']);
+  t.equal(await answer(c), 's1');
+});
+
+t.test('a power cut of s1 fails the group over to s2 after the fence grace, and it is never on two servers', { skip }, async (t) => {
+  const c = cluster!;
+  const survivors = ['s2', 's3'];
+  const cutAt = Date.now();
+  c.powerCut('s1');
+  const seen = new Set<string>();
+  await c.waitFor(
+    'web online on s2',
+    async () => {
+      const held = holders(c, survivors);
+      t.ok(held.length <= 1, `at most one survivor holds the address (${held.join(', ') || 'none'})`);
+      seen.add(held.join(','));
+      return (await web(c, 's3'))?.state === 'online' && (await web(c, 's3'))?.server === 's2';
+    },
+    20_000,
+  );
+  t.comment(`web online on s2 ${Date.now() - cutAt} ms after the cut`);
+  t.equal(await answer(c), 's2', 'the client reaches s2 through the floating IP');
+  t.match(
+    c
+      .alerts('s2')
+      .filter((a) => a.id === 'TND-RC-0107')
+      .map((a) => a.message),
+    [/group web fails over from s1 \(down\) to s2/],
+    's2, now the coordinator, says why the group moved',
+  );
+  t.ok(
+    c.alerts('s3').some((a) => a.id === 'TND-NM-0020' && a.message.includes('s1')),
+    's3 raised that s1 is down',
+  );
+});
+
+t.test('s1 powered on again joins as a new incarnation with no groups: the group stays on s2', { skip }, async (t) => {
+  const c = cluster!;
+  const before = (await c.status('s2')).servers.find((s: { name: string }) => s.name === 's1')?.incarnation ?? 0;
+  await c.powerOn('s1');
+  await c.waitFor('s2 to see s1 online', async () =>
+    (await c.status('s2')).servers.some((s: { name: string; state: string }) => s.name === 's1' && s.state === 'online'),
+  );
+  const after = (await c.status('s2')).servers.find((s: { name: string }) => s.name === 's1')?.incarnation ?? 0;
+  t.ok(after > before, `s1 is a new incarnation (${before} -> ${after})`);
+  await c.waitFor('s1 to see web online on s2', async () => (await web(c, 's1'))?.server === 's2');
+  t.match(await web(c, 's1'), { state: 'online', server: 's2' }, 'no failback without autoFailback');
+  t.same(holders(c, c.servers), ['s2'], 'only s2 holds the floating IP');
+  t.same(c.emergencies('s1'), [], 'a power cut is not an emergency of its own');
+});
+
+t.test('kill -9 of the resource controller on s2: the guard fences s2, then s1 takes the group over', { skip }, async (t) => {
+  const c = cluster!;
+  const rcPid = await c.daemonPid('s2', 'rc');
+  t.ok(rcPid > 0, 'rc runs on s2');
+  process.kill(rcPid, 'SIGKILL');
+  await c.waitFor('s2 to fence itself', async () => c.emergencies('s2').length > 0, 10_000);
+  t.match(c.emergencies('s2').join('\n'), /tandem-rc/, 'the emergency names the daemon that died');
+  await c.waitFor(
+    'web online on s1',
+    async () => {
+      const g = await web(c, 's3');
+      return g?.server === 's1' && g.state === 'online';
+    },
+    20_000,
+  );
+  t.same(holders(c, ['s1', 's3']), ['s1'], 's1 holds the floating IP');
+  t.equal(await answer(c), 's1', 'the client reaches s1');
+});
