@@ -1,7 +1,7 @@
 // The fip driver against real interfaces. Root only: each test builds network namespaces of its
 // own (veth pairs: this kernel may have no dummy driver) and runs the driver inside them, since
 // the driver acts on the network namespace it runs in.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -72,7 +72,13 @@ function workDir(t: Fixture): string {
  * Runs driver steps in a fresh node process inside the namespace (one driver for all the steps
  * of a call); after each step, the status from a fresh look at the interface.
  */
-function drive(ns: string, dir: string, config: FipResourceConfig, steps: ('start' | 'stop' | 'status')[]): StepResult[] {
+function drive(
+  ns: string,
+  dir: string,
+  config: FipResourceConfig,
+  steps: ('start' | 'stop' | 'status')[],
+  env: Record<string, string> = {},
+): StepResult[] {
   const script = `
     import { Ledger } from '@tandem/core';
     import { FipDriver } from '@tandem/resource-controller';
@@ -82,7 +88,7 @@ function drive(ns: string, dir: string, config: FipResourceConfig, steps: ('star
       const result = { ok: true };
       const began = performance.now();
       try {
-        if (step !== 'status') await driver[step]({});
+        if (step !== 'status') await driver[step](${JSON.stringify(env)});
       } catch (err) {
         Object.assign(result, { ok: false, error: err.message });
       }
@@ -172,9 +178,38 @@ if (process.getuid?.() !== 0) {
     t.same(addressesOn(a.run, 'v0'), [], 'nothing was added');
     t.same(readLedger(join(dir, 'ledger')), [], 'nothing was recorded');
 
+    const [failover] = drive(a.name, dir, resource({ timeoutMs: 1000 }), ['start'], { TANDEM_EVENT: 'FAILOVER' });
+    t.match(
+      failover,
+      { ok: false, error: '10.0.0.100 is already in use on the network (answered ARP)' },
+      'a failover waits, then gives up at the timeout',
+    );
+    t.ok((failover?.ms ?? 0) >= 300, `the failover start waited ${failover?.ms} ms (at least one pause) for the address to be released`);
+    t.same(addressesOn(a.run, 'v0'), [], 'nothing was added');
+
     // The check is what refused: without it the address is added.
     const [unchecked] = drive(a.name, dir, resource({ checkDuplicate: false, arpCount: 0 }), ['start']);
     t.match(unchecked, { ok: true, alive: true });
+    t.same(addressesOn(a.run, 'v0'), ['10.0.0.100/24']);
+  });
+
+  t.test('a failover start waits while the server it fails over from still answers for the address', async (t) => {
+    const a = namespace(t);
+    const b = namespace(t);
+    a.run('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1', 'netns', b.name);
+    a.run('ip', 'link', 'set', 'v0', 'up');
+    b.run('ip', 'link', 'set', 'v1', 'up');
+    b.run('ip', 'addr', 'add', '10.0.0.100/24', 'dev', 'v1');
+    const dir = workDir(t);
+    // The old holder (frozen, its kernel still answering ARP) releases the address after a while.
+    const release = spawn('sh', ['-c', `sleep 0.8; ip -n ${b.name} addr del 10.0.0.100/24 dev v1`], { stdio: 'ignore' });
+    t.teardown(() => {
+      if (release.exitCode === null) release.kill();
+    });
+    const [started] = drive(a.name, dir, resource({ arpCount: 0 }), ['start'], { TANDEM_EVENT: 'FAILOVER' });
+    t.match(started, { ok: true, alive: true });
+    t.comment(`started ${started?.ms} ms after it began, once the address was free`);
+    t.match(readFileSync(join(dir, 'fip.log'), 'utf8'), /answered ARP: waiting for the server it fails over from to release it/);
     t.same(addressesOn(a.run, 'v0'), ['10.0.0.100/24']);
   });
 

@@ -16,6 +16,7 @@ import {
   removeAddress,
   rotateIfLarge,
   runCommand,
+  sleep,
   type CommandResult,
   type FipEntry,
   type FipResourceConfig,
@@ -68,7 +69,13 @@ export class FipDriver implements ResourceDriver {
     this.#ip = resource.address.split('/')[0] ?? resource.address;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Adds the address. On a failover (TANDEM_EVENT=FAILOVER) an address another host still answers
+   * for is waited for, up to the start timeout: the server it fails over from may be frozen with
+   * its kernel still answering ARP, and it releases the address when it wakes and fences itself.
+   * Any other start refuses such an address at once.
+   */
+  async start(env: Record<string, string> = {}): Promise<void> {
     const { address, interface: ifname } = this.#resource;
     const deadline = Date.now() + this.#resource.timeoutMs;
     const left = (): number => deadline - Date.now();
@@ -86,7 +93,7 @@ export class FipDriver implements ResourceDriver {
       this.#seen(true);
       return;
     }
-    if (this.#resource.checkDuplicate) await this.#checkDuplicate(left());
+    if (this.#resource.checkDuplicate) await this.#checkDuplicate(left, env['TANDEM_EVENT'] === 'FAILOVER');
     await this.#endAnnouncement();
     // Nothing may be added that the guard would not know about.
     this.#record();
@@ -147,7 +154,22 @@ export class FipDriver implements ResourceDriver {
    * without an answer: exit 1 = somebody answered, exit 0 or still probing = nobody did. Bounded
    * by what is left of the start's timeout: a wait that does not fit fails the start.
    */
-  async #checkDuplicate(timeLeftMs: number): Promise<void> {
+  async #checkDuplicate(left: () => number, waitForRelease: boolean): Promise<void> {
+    for (let logged = false; ; logged = true) {
+      const free = await this.#duplicateCheck(left());
+      if (free) return;
+      // Another round (a pause, a check, then the add) must fit in the start timeout.
+      const pauseMs = this.#resource.duplicateWaitMs;
+      if (!waitForRelease || left() < 3 * pauseMs) {
+        throw new Error(`${this.#ip} is already in use on the network (answered ARP)`);
+      }
+      if (!logged) this.#log('start', `${this.#ip} answered ARP: waiting for the server it fails over from to release it`);
+      await sleep(pauseMs);
+    }
+  }
+
+  /** One duplicate-address check: true when nobody answered for the address within the wait. */
+  async #duplicateCheck(timeLeftMs: number): Promise<boolean> {
     const { interface: ifname, duplicateWaitMs } = this.#resource;
     const waited = new AbortController();
     const timer = setTimeout(() => waited.abort(), duplicateWaitMs);
@@ -156,10 +178,10 @@ export class FipDriver implements ResourceDriver {
     this.#log('start', `arping ${args.join(' ')}`);
     const dad = await runCommand('arping', args, { timeoutMs: timeLeftMs, signal: waited.signal });
     clearTimeout(timer);
-    if (dad.code === 1) throw new Error(`${this.#ip} is already in use on the network (answered ARP)`);
+    if (dad.code === 1) return false;
     if (dad.code === 0 || waited.signal.aborted) {
       this.#log('start', `no answer for ${this.#ip} within ${duplicateWaitMs} ms${dad.code === 0 ? '' : ': arping stopped'}`);
-      return;
+      return true;
     }
     // runCommand names the tool in its own words ("arping timed out ..."), not in arping's.
     const said = dad.failure.startsWith('arping ') ? dad.failure : `arping: ${dad.failure}`;
