@@ -145,21 +145,61 @@ t.test('s1 powered on again joins as a new incarnation with no groups: the group
   t.same(c.emergencies('s1'), [], 'a power cut is not an emergency of its own');
 });
 
-t.test('kill -9 of the resource controller on s2: the guard fences s2, then s1 takes the group over', { skip }, async (t) => {
-  const c = cluster!;
-  const rcPid = await c.daemonPid('s2', 'rc');
-  t.ok(rcPid > 0, 'rc runs on s2');
-  process.kill(rcPid, 'SIGKILL');
-  await c.waitFor('s2 to fence itself', async () => c.emergencies('s2').length > 0, 10_000);
-  t.match(c.emergencies('s2').join('\n'), /tandem-rc/, 'the emergency names the daemon that died');
-  await c.waitFor(
-    'web online on s1',
-    async () => {
-      const g = await web(c, 's3');
-      return g?.server === 's1' && g.state === 'online';
+/** Where web runs, as a live server sees it. */
+async function activeServer(c: TestCluster, seenFrom: string): Promise<string> {
+  const g = await web(c, seenFrom);
+  return g?.state === 'online' ? g.server : '';
+}
+
+// Each core daemon in turn, on whichever server runs web: the guard fences that server (its
+// emergency comes before the group starts elsewhere), the next server in the policy takes web
+// over, then the fenced server is powered on again for the next round.
+for (const daemon of ['rc', 'nm', 'hb', 'rm', 'md']) {
+  t.test(
+    `kill -9 of tandem-${daemon} on the active server: it is fenced, then the next server takes the group over`,
+    { skip },
+    async (t) => {
+      const c = cluster!;
+      // web alternates between s1 and s2 (each round powers the fenced one on again): s3 watches.
+      const observer = 's3';
+      const active = await activeServer(c, observer);
+      t.ok(active, `web runs on ${active}`);
+      const next = ['s1', 's2', 's3'].find((s) => s !== active)!;
+      const emergenciesBefore = c.emergencies(active).length;
+      const pid = await c.daemonPid(active, daemon);
+      t.ok(pid > 0, `tandem-${daemon} runs on ${active}`);
+      process.kill(pid, 'SIGKILL');
+      await c.waitFor(`${active} to fence itself`, async () => c.emergencies(active).length > emergenciesBefore, 10_000);
+      t.match(
+        c.emergencies(active).slice(emergenciesBefore).join('\n'),
+        new RegExp(`tandem-${daemon}`),
+        'the emergency names the daemon that died',
+      );
+      await c.waitFor(
+        `web online on ${next}`,
+        async () => {
+          const g = await web(c, observer);
+          return g?.server === next && g.state === 'online';
+        },
+        20_000,
+      );
+      const fencedMs = Math.max(
+        ...c
+          .alerts(active)
+          .filter((a) => a.id === 'TND-GD-0903')
+          .map((a) => a.timeMs),
+      );
+      const startedMs = Math.max(
+        ...c
+          .alerts(next)
+          .filter((a) => a.id === 'TND-RC-0101')
+          .map((a) => a.timeMs),
+      );
+      t.ok(fencedMs < startedMs, `${active} was fenced ${startedMs - fencedMs} ms before web started on ${next}`);
+      t.same(holders(c, c.servers), [next], `only ${next} holds the floating IP`);
+      t.equal(await answer(c), next, `the client reaches ${next}`);
+      await c.powerOn(active);
+      await c.waitFor(`${active} to see web on ${next}`, async () => (await activeServer(c, active)) === next);
     },
-    20_000,
   );
-  t.same(holders(c, ['s1', 's3']), ['s1'], 's1 holds the floating IP');
-  t.equal(await answer(c), 's1', 'the client reaches s1');
-});
+}

@@ -1,0 +1,86 @@
+// Two servers and a witness (DESIGN.md 6.2): the interconnects between them fail while both still
+// reach the witness and the client. Both ask the witness; the one it grants keeps or takes the
+// group, the other fences itself, and the client never sees two servers answer at once.
+import { join } from 'node:path';
+import t from 'tap';
+import { APP_PORT, TestCluster } from './harness.mjs';
+import { doubleAnswerWindows, readRecords, startProbe } from './probe.mjs';
+
+const skip =
+  process.getuid?.() !== 0 ? 'the cluster tests need root (network namespaces and bridges): run them as root, as CI does' : false;
+
+const FIP = '10.71.1.202';
+const WITNESS_PORT = 39100;
+
+const cluster = skip
+  ? undefined
+  : new TestCluster({
+      servers: 2,
+      // The client namespace is the witness's host: both servers reach it on their first interconnect's bridge.
+      networkPartition: `{ method: [witness], witness: "http://10.71.1.100:${WITNESS_PORT}" }`,
+      groups: `  - name: web
+    servers: [s1, s2]
+    resources:
+      - { name: vip, type: fip, address: ${FIP}/24, interface: ic0 }
+      - { name: app, type: exec, mode: async, start: "exec node {APP}", env: { APP_PORT: "${APP_PORT}" }, stopTimeout: 5s, dependsOn: [vip] }`,
+      monitors: '  []',
+    });
+t.teardown(() => cluster?.destroy());
+
+interface JsonGroup {
+  name: string;
+  state: string;
+  server: string;
+}
+
+async function web(c: TestCluster, from: string): Promise<JsonGroup | undefined> {
+  return (await c.status(from)).groups.find((g: JsonGroup) => g.name === 'web');
+}
+
+t.test('an interconnect-only split between two servers: the witness picks one side, the other fences itself', { skip }, async (t) => {
+  const c = cluster!;
+  await c.start();
+  const url = await c.startWitness(WITNESS_PORT);
+  t.equal(url, `http://10.71.1.100:${WITNESS_PORT}`);
+  await c.waitFor(
+    'web online on s1',
+    async () => (await web(c, 's2'))?.server === 's1' && (await web(c, 's2'))?.state === 'online',
+    30_000,
+  );
+  const probeFile = join(c.dir, 'probe.jsonl');
+  const probe = startProbe(c.clientNs, { url: `http://${FIP}:${APP_PORT}/`, out: probeFile });
+  t.teardown(() => probe.stop());
+  await c.waitFor('the client to reach s1', async () => readRecords(probeFile).some((r) => 'answer' in r && r.answer === 's1'));
+
+  const cutAt = Date.now();
+  c.isolate('s1', ['s2']);
+  await c.waitFor('one server to fence itself', async () => c.emergencies('s1').length + c.emergencies('s2').length > 0, 15_000);
+  const loser = c.emergencies('s1').length > 0 ? 's1' : 's2';
+  const winner = loser === 's1' ? 's2' : 's1';
+  t.match(
+    c.emergencies(loser).join('\n'),
+    /lost network partition resolution: witness: lease held by/,
+    `${loser} lost: ${c.emergencies(loser)[0]}`,
+  );
+  await c.waitFor(
+    `web online on ${winner}`,
+    async () => {
+      const g = await web(c, winner);
+      return g?.server === winner && g.state === 'online';
+    },
+    20_000,
+  );
+  t.pass(`${winner} won; web online on it ${Date.now() - cutAt} ms after the cut`);
+  await c.waitFor(`the client to reach ${winner}`, async () =>
+    readRecords(probeFile).some((r) => 'answer' in r && r.answer === winner && r.answeredMs > Date.now() - 1000),
+  );
+  t.same(c.emergencies(winner), [], `${winner} did not fence itself`);
+  t.match(c.witnessLog, /lease granted to/, 'the witness granted the lease');
+  t.match(c.witnessLog, /lease refused to/, 'and refused the other side');
+  const records = readRecords(probeFile);
+  t.same(doubleAnswerWindows(records, { cutServer: '', cutDoneMs: Infinity }), [], 'never two servers at once');
+  const after = records.filter((r) => 'answer' in r && r.answeredMs >= cutAt) as { answer: string; answeredMs: number }[];
+  const lastLoser = Math.max(0, ...after.filter((r) => r.answer === loser).map((r) => r.answeredMs));
+  const firstWinner = Math.min(...after.filter((r) => r.answer === winner).map((r) => r.answeredMs));
+  t.ok(loser === 's2' || lastLoser < firstWinner, 'when the holder lost, its answers ended before the winner answered');
+});
