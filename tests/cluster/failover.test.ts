@@ -2,8 +2,10 @@
 // places the group at startup, an operator moves it from any server, and the group fails over
 // when its server loses power and when one of its core daemons is killed (the guard fences that
 // server first). The client reaches the application through the floating IP.
+import { join } from 'node:path';
 import t from 'tap';
 import { APP_PORT, TestCluster } from './harness.mjs';
+import { doubleAnswerWindows, readRecords, startProbe } from './probe.mjs';
 
 const skip =
   process.getuid?.() !== 0 ? 'the cluster tests need root (network namespaces and bridges): run them as root, as CI does' : false;
@@ -80,6 +82,12 @@ t.test('the coordinator starts the group on its first server, and every server s
 
 t.test('an operator on s3 moves the group to s2 and back: the coordinator orders the stop and the start', { skip }, async (t) => {
   const c = cluster!;
+  // Under client load: a probe asks the floating IP every 20 ms during the moves.
+  const probeFile = join(c.dir, 'move-probe.jsonl');
+  const probe = startProbe(c.clientNs, { url: URL, out: probeFile });
+  t.teardown(() => probe.stop());
+  await c.waitFor('the probe to reach s1', async () => readRecords(probeFile).some((r) => 'answer' in r && r.answer === 's1'));
+  const movedAt = Date.now();
   const moved = await c.cli('s3', ['group', 'move', 'web', '--server', 's2']);
   t.equal(moved.code, 0, `tandem group move on s3 succeeds: ${moved.stdout}${moved.stderr}`);
   t.match(await web(c, 's2'), { state: 'online', server: 's2' });
@@ -96,6 +104,17 @@ t.test('an operator on s3 moves the group to s2 and back: the coordinator orders
   t.equal(back.code, 0, `moved back: ${back.stdout}${back.stderr}`);
   t.same(holders(c, c.servers), ['s1']);
   t.equal(await answer(c), 's1');
+  await probe.stop();
+  const records = readRecords(probeFile);
+  t.same(doubleAnswerWindows(records, { cutServer: '', cutDoneMs: Infinity }), [], 'the client never got answers from two servers at once');
+  const order = records
+    .filter((r) => 'answer' in r && r.answeredMs >= movedAt)
+    .sort((a, b) => (a as { answeredMs: number }).answeredMs - (b as { answeredMs: number }).answeredMs)
+    .map((r) => (r as { answer: string }).answer)
+    .filter((a, i, all) => a !== all[i - 1]);
+  t.same(order, ['s1', 's2', 's1'], 'the answers went s1, then s2, then s1 again: each move a clean handover');
+  const failed = records.filter((r) => 'error' in r && r.sentMs >= movedAt).length;
+  t.comment(`${failed} of ${records.filter((r) => r.sentMs >= movedAt).length} requests failed during the two moves`);
 });
 
 t.test('a power cut of s1 fails the group over to s2 after the fence grace, and it is never on two servers', { skip }, async (t) => {

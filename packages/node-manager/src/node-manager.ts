@@ -39,7 +39,7 @@ import { gatherStatus, type PeerDaemon } from './status.js';
 type ReplyBody = Awaited<ReturnType<RpcHandler>>;
 type RequestBody = Omit<RequestInit, 'id' | 'deadlineMs' | 'revision' | 'origin'>;
 
-const { ClusterAction, GroupAction, ResourceAction, MonitorAction, ConfigAction, ServiceAction, Cause } = v1;
+const { ClusterAction, GroupAction, ResourceAction, MonitorAction, ConfigAction, ServiceAction, Cause, NodeAction } = v1;
 
 /** rc and rm must answer ping within this long after nm starts, or the cluster service stays stopped. */
 export const STARTUP_PING_DEADLINE_MS = 30_000;
@@ -246,7 +246,16 @@ export class NodeManager {
       }
     }
     this.#heardRecently = recent;
-    if (newlyQuiet && this.#state !== 'starting') this.#resolvePartition();
+    if (newlyQuiet && this.#runsGroups()) this.#resolvePartition();
+  }
+
+  /**
+   * Whether a split concerns this server: only while its cluster service runs (or is suspended)
+   * can it hold anything that must be released. During the startup wait servers are not heard
+   * yet; with the service stopped (a cluster shutdown going on, say) it runs nothing.
+   */
+  #runsGroups(): boolean {
+    return this.#state === 'online' || this.#state === 'suspended';
   }
 
   #onChanges(changes: StateChange[]): void {
@@ -257,8 +266,7 @@ export class NodeManager {
       this.#ctx.alerts.raise('TND-NM-0020', `server ${c.server} is down (was ${c.from})`, { server: c.server });
       lost = true;
     }
-    // During the startup wait servers are not heard yet: nothing is lost that was ever relied on.
-    if (lost && this.#state !== 'starting') this.#resolvePartition();
+    if (lost && this.#runsGroups()) this.#resolvePartition();
   }
 
   /**
@@ -324,12 +332,41 @@ export class NodeManager {
         return this.#forwardToRc({ order }, groupOperationTimeoutMs(this.#groupConfig(order.group)));
       }
       case 'group': {
+        // Addressed to this server (tandem --node): a command like a local one. Otherwise a
+        // command the sender's node manager forwards to this server as the coordinator.
+        if (request.node === this.#ctx.server) return this.handle(request);
         const cmd = need(request.group, 'group');
         return this.#forwardToRc({ group: cmd }, groupOperationTimeoutMs(this.#groupConfig(cmd.group)));
       }
+      case 'nodeCommand':
+        if (request.node === this.#ctx.server) return this.handle(request);
+        return this.#forwardToRc({ nodeCommand: need(request.nodeCommand, 'node_command') }, this.#allGroupsTimeoutMs());
+      case 'status':
+      case 'cluster':
+      case 'resource':
+      case 'monitor':
+      case 'config':
+      case 'events':
+      case 'logsCollect':
+        if (request.node === this.#ctx.server) return this.handle(request);
+        throw new TandemError('BAD_REQUEST', `a ${request.body} request over the node manager link must name this server`);
       default:
         throw new TandemError('BAD_REQUEST', `the node manager link does not serve ${request.body ?? 'an empty'} request`);
     }
+  }
+
+  /**
+   * `tandem --node NAME`: the request goes to that server's node manager over the link, which
+   * answers it as its own CLI's; the reply comes back as it is.
+   */
+  async #toNode(request: Request): Promise<ReplyBody> {
+    const node = request.node;
+    if (!this.#ctx.config.servers.some((s) => s.name === node)) throw new TandemError('NOT_FOUND', `no server named ${node}`);
+    if (!this.#membership || !request.body) throw new TandemError('UNAVAILABLE', `${node} cannot be reached from ${this.#ctx.server}`);
+    const body = request.body;
+    const timeoutMs = request.deadlineMs > 0 ? Math.max(1, request.deadlineMs - Date.now()) : SHORT_TIMEOUT_MS;
+    const reply = await this.#membership.call(node, { node, [body]: request[body] }, timeoutMs);
+    return reply.body ? ({ [reply.body]: reply[reply.body] } as ReplyBody) : {};
   }
 
   /**
@@ -379,6 +416,7 @@ export class NodeManager {
   }
 
   readonly handle: RpcHandler = async (request) => {
+    if (request.node && request.node !== this.#ctx.server) return this.#toNode(request);
     switch (request.body) {
       case 'status':
         return { status: await this.status() };
@@ -400,6 +438,8 @@ export class NodeManager {
         return this.#finalAction(request, need(request.finalAction, 'final_action'));
       case 'order':
         return this.#order(need(request.order, 'order'));
+      case 'nodeCommand':
+        return this.#nodeCommand(need(request.nodeCommand, 'node_command'));
       default:
         throw new TandemError('BAD_REQUEST', `tandem-nm does not serve ${request.body ?? 'an empty'} request`);
     }
@@ -509,9 +549,78 @@ export class NodeManager {
   }
 
   async #cluster(cmd: tandem.v1.ClusterCommand): Promise<ReplyBody> {
+    if (cmd.action === ClusterAction.CLUSTER_ACTION_SHUTDOWN) {
+      return { ack: { message: cmd.local ? await this.#shutdownHere(cmd.reboot) : await this.#shutdownCluster(cmd.reboot) } };
+    }
     const command = CLUSTER_COMMANDS.get(cmd.action);
     if (!command) throw new TandemError('BAD_REQUEST', 'cluster command without a valid action');
     return { ack: { message: await this.#clusterCommand(command) } };
+  }
+
+  /**
+   * `tandem cluster shutdown [--reboot]`: every other server stops its cluster service and shuts
+   * down (in parallel), then this one. Servers that cannot be reached are reported, not waited for.
+   */
+  async #shutdownCluster(reboot: boolean): Promise<string> {
+    const { config, server } = this.#ctx;
+    const others = config.servers.map((s) => s.name).filter((n) => n !== server);
+    const results = await Promise.all(
+      others.map(async (peer) => {
+        try {
+          const body = { node: peer, cluster: { action: ClusterAction.CLUSTER_ACTION_SHUTDOWN, local: true, reboot } };
+          const reply = await this.#membership!.call(peer, body, this.#allGroupsTimeoutMs());
+          return { peer, ok: true, line: `${peer}: ${reply.ack?.message ?? 'done'}` };
+        } catch (err) {
+          return { peer, ok: false, line: `${peer}: ${toTandemError(err).message}` };
+        }
+      }),
+    );
+    const lines = [...results.map((r) => r.line), `${server}: ${await this.#shutdownHere(reboot)}`];
+    const failed = results.filter((r) => !r.ok).map((r) => r.peer);
+    if (failed.length > 0) throw new TandemError('UNAVAILABLE', `cluster shutdown incomplete (${failed.join(', ')}): ${lines.join('; ')}`);
+    return lines.join('; ');
+  }
+
+  /** This server's part of a shutdown: its cluster service stops (every group here stops), then the machine goes down. */
+  async #shutdownHere(reboot: boolean): Promise<string> {
+    const kind = reboot ? 'reboot' : 'shutdown';
+    try {
+      await this.#stopClusterService();
+    } catch (err) {
+      // The machine going down stops the daemons, and rc stops the groups on its way out.
+      this.#ctx.log.error(`cluster stop before ${kind} failed: ${toTandemError(err).message}; going on`);
+    }
+    // An operator's shutdown is not a final action: the reboot limit does not count it.
+    const done = this.#runOsAction(kind);
+    this.#ctx.log.warn(`${kind} asked by an operator: ${done}`);
+    return `cluster service stopped, ${done}`;
+  }
+
+  /**
+   * `tandem node down [NAME]`: the coordinator stops the server's groups and fails them over
+   * (SERVERSHUTDOWN), then the server stops its cluster service and shuts down.
+   */
+  async #nodeCommand(cmd: tandem.v1.NodeCommand): Promise<ReplyBody> {
+    if (cmd.action !== NodeAction.NODE_ACTION_DOWN) throw new TandemError('BAD_REQUEST', 'node command without a valid action');
+    const target = cmd.server || this.#ctx.server;
+    if (!this.#ctx.config.servers.some((s) => s.name === target)) throw new TandemError('NOT_FOUND', `no server named ${target}`);
+    if (!this.#membership)
+      throw new TandemError('REFUSED', `node down needs another server to take the groups over: this cluster has one server`);
+    this.#requireOnline(`node ${target} cannot go down`);
+    const coordinator = this.#tracker.view?.coordinator;
+    if (!coordinator) throw new TandemError('UNAVAILABLE', `node ${target} cannot go down: there is no coordinator yet`);
+    const timeoutMs = this.#allGroupsTimeoutMs();
+    const forwarded = { nodeCommand: { action: cmd.action, server: target, reboot: cmd.reboot } };
+    const moved =
+      coordinator === this.#ctx.server
+        ? await this.#clients.rc.call(forwarded, { timeoutMs })
+        : await this.#membership.call(coordinator, forwarded, timeoutMs);
+    const down = { action: ClusterAction.CLUSTER_ACTION_SHUTDOWN, local: true, reboot: cmd.reboot };
+    const stopped =
+      target === this.#ctx.server
+        ? await this.#shutdownHere(cmd.reboot)
+        : ((await this.#membership.call(target, { node: target, cluster: down }, timeoutMs)).ack?.message ?? 'done');
+    return { ack: { message: `${moved.ack?.message ?? 'groups moved'}; ${target}: ${stopped}` } };
   }
 
   /** Group and resource commands need a running cluster service. */

@@ -375,3 +375,36 @@ t.test('an emergency the guard never answers is an alert and a crash-like exit, 
     /^emergency could not reach tandem-guard in 800 ms \(\d+ attempts, last: .*\); tandem-nm exits so that the guard fences this server$/,
   );
 });
+
+t.test('an operator shutdown stops the cluster service, then the machine, outside the reboot limit', async (t) => {
+  const { ctx } = setupHome(t);
+  const osActions: string[] = [];
+  const { nm, calls } = await onlineNm(t, ctx, async () => ({ ack: {} }), {
+    runOsAction: (action) => {
+      osActions.push(action);
+      return `recorded ${action}`;
+    },
+  });
+  const shutdown = { cluster: { action: v1.ClusterAction.CLUSTER_ACTION_SHUTDOWN, reboot: true } };
+  const ack = await nm.handle(request('cli', shutdown));
+  t.match(ack.ack?.message, /cluster service stopped, recorded reboot/);
+  t.equal(nm.state, 'stopped');
+  t.match(calls, ['rm SERVICE_ACTION_DEACTIVATE', 'rc SERVICE_ACTION_DEACTIVATE']);
+  t.same(osActions, ['reboot']);
+  t.equal(loadRebootHistory(rebootHistoryPath(ctx.paths.state)).count, 0, 'an operator shutdown is not counted');
+});
+
+t.test('node down and --node name servers of the configuration; node down needs another server', async (t) => {
+  const { ctx } = setupHome(t);
+  const { nm } = await onlineNm(t, ctx);
+  await t.rejects(nm.handle(request('cli', { node: 'nowhere', status: {} })), { code: 'NOT_FOUND', message: 'no server named nowhere' });
+  await t.rejects(nm.handle(request('cli', { nodeCommand: { action: v1.NodeAction.NODE_ACTION_DOWN, server: 'nowhere' } })), {
+    code: 'NOT_FOUND',
+  });
+  await t.rejects(nm.handle(request('cli', { nodeCommand: { action: v1.NodeAction.NODE_ACTION_DOWN } })), {
+    code: 'REFUSED',
+    message: /one server/,
+  });
+  await t.rejects(nm.handle(request('cli', { nodeCommand: {} })), { code: 'BAD_REQUEST' });
+  t.equal(nm.state, 'online', 'nothing changed');
+});

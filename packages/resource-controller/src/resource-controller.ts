@@ -163,6 +163,8 @@ export class ResourceController {
         return this.#onView(request.view ?? {});
       case 'order':
         return this.#onOrder(request.order ?? {});
+      case 'nodeCommand':
+        return this.#onNodeDown(request.nodeCommand ?? {});
       case 'service':
         return this.#onService(request.service ?? {});
       case 'group':
@@ -431,6 +433,26 @@ export class ResourceController {
     const problem = p.refusals[0];
     if (problem) throw new TandemError('REFUSED', problem.reason, problem.code ? { reason: problem.code } : {});
     return ack(await this.#execute(p, cause));
+  }
+
+  /** `tandem node down`, on the coordinator: the server's groups stop there (SERVERSHUTDOWN) and start elsewhere. */
+  async #onNodeDown(cmd: tandem.v1.NodeCommand.$Properties): Promise<ReplyBody> {
+    if (!this.#multi) throw new TandemError('BAD_REQUEST', 'node down is for a configuration of several servers');
+    const server = cmd.server ?? '';
+    this.#knownServer(server);
+    if (!server) throw new TandemError('BAD_REQUEST', 'node down without a server');
+    const view = this.#view;
+    if (!view || view.coordinator !== this.#ctx.server) {
+      throw new TandemError(
+        'UNAVAILABLE',
+        `node ${server}: ${this.#ctx.server} is not the coordinator (${view?.coordinator || 'none yet'})`,
+      );
+    }
+    const p = this.#clusterPlan({ kind: 'server-shutdown', server });
+    for (const r of p.refusals) this.#ctx.log.warn(`node ${server} down: ${r.reason}`, { group: r.group });
+    const done = await this.#execute(p, 'FAILOVER');
+    const refused = p.refusals.map((r) => r.reason);
+    return ack([done, ...refused].join('; '));
   }
 
   #localPlacements(): GroupPlacement[] {
