@@ -419,9 +419,14 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
     return `http://${this.clientAddress}:${port}`;
   }
 
-  /** The client namespace's neighbour table (ARP), one line per entry, for a failure message. */
+  /** The client namespace's neighbour table (ARP), one line per entry, each MAC named by its server, for a failure message. */
   clientNeighbours() {
-    return run('ip', ['-n', this.clientNs, 'neigh', 'show'], { allowFail: true }).stdout.trim().replaceAll('\n', '; ');
+    let text = run('ip', ['-n', this.clientNs, 'neigh', 'show'], { allowFail: true }).stdout.trim().replaceAll('\n', '; ');
+    for (const s of this.servers) {
+      const mac = /link\/ether (\S+)/.exec(run('ip', ['-n', this.ns(s), 'link', 'show', 'ic0'], { allowFail: true }).stdout)?.[1];
+      if (mac) text = text.replaceAll(mac, `${mac} (${s})`);
+    }
+    return text;
   }
 
   /** An HTTP GET from the client namespace; resolves to the body, or throws. */
@@ -433,7 +438,7 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
         this.clientNs,
         process.execPath,
         '-e',
-        `fetch(process.argv[1], { signal: AbortSignal.timeout(${timeoutMs}) }).then(async (r) => process.stdout.write(await r.text()), (e) => { console.error(e.cause?.message ?? e.message); process.exit(1); })`,
+        `fetch(process.argv[1], { signal: AbortSignal.timeout(${timeoutMs}) }).then(async (r) => process.stdout.write(await r.text()), (e) => { console.error([e.message, e.cause?.code, e.cause?.message].filter(Boolean).join(": ")); process.exit(1); })`,
         url,
       ]);
       let stdout = '';

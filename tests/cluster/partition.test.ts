@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { APP_PORT, TestCluster } from './harness.mjs';
+import { webGroup, web, webOnlineOn } from './web.js';
 import { doubleAnswerWindows, readRecords, startProbe } from './probe.mjs';
 
 const skip =
@@ -19,11 +20,7 @@ const cluster = skip
   ? undefined
   : new TestCluster({
       heartbeatTimeout: `${TIMEOUT_MS}ms`,
-      groups: `  - name: web
-    servers: [s1, s2, s3]
-    resources:
-      - { name: vip, type: fip, address: ${FIP}/24, interface: ic0 }
-      - { name: app, type: exec, mode: async, start: "exec node {APP}", env: { APP_PORT: "${APP_PORT}" }, stopTimeout: 5s, dependsOn: [vip] }`,
+      groups: webGroup(FIP, ['s1', 's2', 's3']),
       monitors: '  []',
     });
 t.teardown(() => cluster?.destroy());
@@ -37,27 +34,6 @@ t.before(async () => {
   const probe = startProbe(cluster.clientNs, { url: `http://${FIP}:${APP_PORT}/`, out: probeFile });
   t.teardown(() => probe.stop());
 });
-
-interface JsonGroup {
-  name: string;
-  state: string;
-  server: string;
-}
-
-async function web(c: TestCluster, from: string): Promise<JsonGroup | undefined> {
-  return (await c.status(from)).groups.find((g: JsonGroup) => g.name === 'web');
-}
-
-async function webOnlineOn(c: TestCluster, server: string, seenFrom: string, timeoutMs = 20_000): Promise<void> {
-  await c.waitFor(
-    `${seenFrom} to see web online on ${server}`,
-    async () => {
-      const g = await web(c, seenFrom);
-      return g?.state === 'online' && g.server === server;
-    },
-    timeoutMs,
-  );
-}
 
 /** Where two different servers answered within one probe tick (the old holder's answers are judged by handedOver). */
 function twoServerWindows() {

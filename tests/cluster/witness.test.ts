@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import t from 'tap';
 import { APP_PORT, TestCluster } from './harness.mjs';
+import { webGroup, web } from './web.js';
 import { doubleAnswerWindows, readRecords, startProbe } from './probe.mjs';
 
 const skip =
@@ -18,24 +19,10 @@ const cluster = skip
       servers: 2,
       // The client namespace is the witness's host: both servers reach it on their first interconnect's bridge.
       networkPartition: `{ method: [witness], witness: "http://10.71.1.100:${WITNESS_PORT}" }`,
-      groups: `  - name: web
-    servers: [s1, s2]
-    resources:
-      - { name: vip, type: fip, address: ${FIP}/24, interface: ic0 }
-      - { name: app, type: exec, mode: async, start: "exec node {APP}", env: { APP_PORT: "${APP_PORT}" }, stopTimeout: 5s, dependsOn: [vip] }`,
+      groups: webGroup(FIP, ['s1', 's2']),
       monitors: '  []',
     });
 t.teardown(() => cluster?.destroy());
-
-interface JsonGroup {
-  name: string;
-  state: string;
-  server: string;
-}
-
-async function web(c: TestCluster, from: string): Promise<JsonGroup | undefined> {
-  return (await c.status(from)).groups.find((g: JsonGroup) => g.name === 'web');
-}
 
 t.test('an interconnect-only split between two servers: the witness picks one side, the other fences itself', { skip }, async (t) => {
   const c = cluster!;

@@ -27,3 +27,13 @@ export function parseInterval(text: string): number {
   if (ms < 100) throw new UsageError(`--interval ${text}: must be at least 100ms`);
   return ms;
 }
+
+/** Server names as cluster.yaml allows them. */
+const SERVER_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;
+
+/** `--node node2` → `node2`; absent stays absent. Whether the server exists is tandem-nm's answer. */
+export function parseNode(node: string | undefined): string | undefined {
+  if (node === undefined) return undefined;
+  if (!SERVER_NAME.test(node)) throw new UsageError(`--node ${JSON.stringify(node)}: expected a server name from cluster.yaml`);
+  return node;
+}

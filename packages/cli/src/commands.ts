@@ -1,13 +1,22 @@
 /**
  * What each `tandem` command does: one request to the local tandem-nm (protobuf over ZeroMQ,
- * `callOnce` on nm.rpc), then the answer printed. Failures are thrown and reported by main.ts.
+ * `callOnce` on nm.rpc), then the answer printed. With `--node NAME` the request names that
+ * server, and the local tandem-nm forwards it to NAME's. Failures are thrown and reported by main.ts.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TandemError, callOnce, localServerName, resolvePaths, validateConfigForServer, validateConfigText } from '@tandem/core';
 import { alertToJson, clusterStatusToJson, v1, type Reply, type RequestInit } from '@tandem/protocol';
-import { errorLine } from './errors.js';
-import { formatAlerts, formatProblems, formatStatus, toJsonText } from './format.js';
+import { UsageError, errorLine } from './errors.js';
+import {
+  configReplyToJson,
+  formatAlerts,
+  formatConfigApply,
+  formatConfigDiff,
+  formatProblems,
+  formatStatus,
+  toJsonText,
+} from './format.js';
 import { generateKeys } from './keys.js';
 
 type RequestBody = Omit<RequestInit, 'id' | 'deadlineMs' | 'revision' | 'origin'>;
@@ -16,14 +25,19 @@ type RequestBody = Omit<RequestInit, 'id' | 'deadlineMs' | 'revision' | 'origin'
 export const QUERY_TIMEOUT_MS = 5000;
 export const OPERATION_TIMEOUT_MS = 600_000;
 export const LOGS_TIMEOUT_MS = 180_000;
+/** An apply waits for every server to install the file. */
+export const APPLY_TIMEOUT_MS = 30_000;
 
 export interface CommonOptions {
   /** --timeout in ms; each command has its own default */
   timeout?: number | undefined;
+  /** --node: the server whose node manager answers (forwarded by the local one); unset = this server's */
+  node?: string | undefined;
 }
 
-async function ask(body: RequestBody, timeoutMs: number): Promise<Reply> {
-  return callOnce(resolvePaths().rpc('nm'), body, { origin: 'cli', name: 'tandem-nm', timeoutMs });
+async function ask(body: RequestBody, opts: CommonOptions, defaultTimeoutMs: number): Promise<Reply> {
+  const request = opts.node ? { ...body, node: opts.node } : body;
+  return callOnce(resolvePaths().rpc('nm'), request, { origin: 'cli', name: 'tandem-nm', timeoutMs: opts.timeout ?? defaultTimeoutMs });
 }
 
 const print = (text: string): void => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
@@ -34,9 +48,8 @@ function statusPage(reply: Reply, json: boolean): string {
 }
 
 export async function status(opts: CommonOptions & { json: boolean; watchIntervalMs?: number | undefined }): Promise<void> {
-  const timeoutMs = opts.timeout ?? QUERY_TIMEOUT_MS;
   if (opts.watchIntervalMs === undefined) {
-    print(statusPage(await ask({ status: {} }, timeoutMs), opts.json));
+    print(statusPage(await ask({ status: {} }, opts, QUERY_TIMEOUT_MS), opts.json));
     return;
   }
   // Ctrl-C ends the watch between two requests, so the socket of the one in flight closes normally.
@@ -51,7 +64,7 @@ export async function status(opts: CommonOptions & { json: boolean; watchInterva
     while (!stopping) {
       let page: string;
       try {
-        page = statusPage(await ask({ status: {} }, timeoutMs), opts.json);
+        page = statusPage(await ask({ status: {} }, opts, QUERY_TIMEOUT_MS), opts.json);
       } catch (err) {
         if (!(err instanceof TandemError)) throw err;
         page = `${errorLine(err)}\n`;
@@ -73,7 +86,7 @@ export async function status(opts: CommonOptions & { json: boolean; watchInterva
 }
 
 async function operation(body: RequestBody, what: string, opts: CommonOptions): Promise<void> {
-  const reply = await ask(body, opts.timeout ?? OPERATION_TIMEOUT_MS);
+  const reply = await ask(body, opts, OPERATION_TIMEOUT_MS);
   print(reply.ack?.message || `${what}: done`);
 }
 
@@ -86,6 +99,16 @@ export const CLUSTER_ACTIONS = {
 
 export function cluster(action: keyof typeof CLUSTER_ACTIONS, opts: CommonOptions): Promise<void> {
   return operation({ cluster: { action: CLUSTER_ACTIONS[action] } }, `cluster ${action}`, opts);
+}
+
+/** `tandem cluster shutdown [--reboot]`: every server stops its cluster service, then shuts down. */
+export function clusterShutdown(reboot: boolean, opts: CommonOptions): Promise<void> {
+  return operation({ cluster: { action: v1.ClusterAction.CLUSTER_ACTION_SHUTDOWN, reboot } }, 'cluster shutdown', opts);
+}
+
+/** `tandem node down [NAME] [--reboot]`: the server's groups move away, then it shuts down. */
+export function nodeDown(server: string | undefined, reboot: boolean, opts: CommonOptions): Promise<void> {
+  return operation({ nodeCommand: { action: v1.NodeAction.NODE_ACTION_DOWN, server: server ?? '', reboot } }, 'node down', opts);
 }
 
 export const GROUP_ACTIONS = {
@@ -136,6 +159,7 @@ export function monitor(action: keyof typeof MONITOR_ACTIONS, names: string[], o
  * is not running. A failed validation prints each problem on its own line and exits 1.
  */
 export async function configValidate(file: string | undefined, opts: CommonOptions & { local?: boolean }): Promise<void> {
+  if (opts.local && opts.node) throw new UsageError('--local validates on this server: it does not go with --node');
   const path = file ?? resolvePaths().config;
   let text: string;
   try {
@@ -151,10 +175,11 @@ export async function configValidate(file: string | undefined, opts: CommonOptio
     problems = v.ok ? [] : v.problems;
   } else {
     try {
-      const reply = await ask({ config: { action: v1.ConfigAction.CONFIG_ACTION_VALIDATE, yaml: text } }, opts.timeout ?? QUERY_TIMEOUT_MS);
+      const reply = await ask({ config: { action: v1.ConfigAction.CONFIG_ACTION_VALIDATE, yaml: text } }, opts, QUERY_TIMEOUT_MS);
       problems = reply.config?.problems ?? [];
     } catch (err) {
-      if (!(err instanceof TandemError && err.code === 'UNAVAILABLE')) throw err;
+      // With --node the operator asked for that server's answer: no local stand-in.
+      if (!(err instanceof TandemError && err.code === 'UNAVAILABLE') || opts.node) throw err;
       const v = validateConfigText(text);
       problems = v.ok ? [] : v.problems;
       note = ' (validated locally: tandem-nm is not running)';
@@ -168,13 +193,50 @@ export async function configValidate(file: string | undefined, opts: CommonOptio
   process.exitCode = 1;
 }
 
-export async function configShow(opts: CommonOptions): Promise<void> {
-  const reply = await ask({ config: { action: v1.ConfigAction.CONFIG_ACTION_SHOW } }, opts.timeout ?? QUERY_TIMEOUT_MS);
-  print(`# ${reply.config?.path ?? ''}\n${reply.config?.yaml ?? ''}`);
+/** The configuration file the node manager reads, with its generation (0 until the first `config apply`). */
+export async function configShow(opts: CommonOptions & { json?: boolean }): Promise<void> {
+  const reply = await ask({ config: { action: v1.ConfigAction.CONFIG_ACTION_SHOW } }, opts, QUERY_TIMEOUT_MS);
+  const { path = '', yaml = '', generation = 0 } = reply.config ?? {};
+  if (opts.json) print(JSON.stringify({ path, generation: Number(generation), yaml }, null, 2));
+  else print(`# ${path} (generation ${Number(generation)})\n${yaml}`);
+}
+
+/** The new configuration the operator names; a file that cannot be read is a mistake on the command line. */
+function readNewConfig(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message;
+    throw new UsageError(`cannot read ${file}: ${why}`);
+  }
+}
+
+/**
+ * Sends FILE to tandem-nm for a diff or an apply and prints the answer. A file that does not
+ * validate prints each problem and exits 1; nothing was installed.
+ */
+async function configChange(action: 'diff' | 'apply', file: string, opts: CommonOptions & { json: boolean }): Promise<void> {
+  const yaml = readNewConfig(file);
+  const wire = action === 'diff' ? v1.ConfigAction.CONFIG_ACTION_DIFF : v1.ConfigAction.CONFIG_ACTION_APPLY;
+  const reply = (await ask({ config: { action: wire, yaml } }, opts, action === 'diff' ? QUERY_TIMEOUT_MS : APPLY_TIMEOUT_MS)).config;
+  if (!reply) throw new TandemError('INTERNAL', `tandem-nm answered config ${action} without a configuration reply`);
+  const problems = reply.problems ?? [];
+  if (problems.length > 0) process.exitCode = 1;
+  if (opts.json) print(toJsonText(configReplyToJson(reply)));
+  else if (problems.length > 0) process.stderr.write(`tandem: ${formatProblems(file, problems)}`);
+  else print(action === 'diff' ? formatConfigDiff(reply) : formatConfigApply(reply));
+}
+
+export function configDiff(file: string, opts: CommonOptions & { json: boolean }): Promise<void> {
+  return configChange('diff', file, opts);
+}
+
+export function configApply(file: string, opts: CommonOptions & { json: boolean }): Promise<void> {
+  return configChange('apply', file, opts);
 }
 
 export async function events(opts: CommonOptions & { limit?: number | undefined; json: boolean }): Promise<void> {
-  const reply = await ask({ events: { limit: opts.limit ?? 0 } }, opts.timeout ?? QUERY_TIMEOUT_MS);
+  const reply = await ask({ events: { limit: opts.limit ?? 0 } }, opts, QUERY_TIMEOUT_MS);
   const alerts = reply.events?.alerts ?? [];
   print(opts.json ? toJsonText(alerts.map(alertToJson)) : formatAlerts(alerts));
 }
@@ -182,7 +244,7 @@ export async function events(opts: CommonOptions & { limit?: number | undefined;
 export async function logsCollect(opts: CommonOptions & { output?: string | undefined }): Promise<void> {
   // tandem-nm writes the file: a relative path means the operator's directory, not nm's.
   const outputPath = opts.output ? resolve(opts.output) : '';
-  const reply = await ask({ logsCollect: { outputPath } }, opts.timeout ?? LOGS_TIMEOUT_MS);
+  const reply = await ask({ logsCollect: { outputPath } }, opts, LOGS_TIMEOUT_MS);
   print(`wrote ${reply.logs?.path ?? outputPath} (${reply.logs?.bytes ?? 0} bytes)`);
 }
 

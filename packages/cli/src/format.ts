@@ -2,7 +2,7 @@
  * What `tandem` prints: pure functions from replies to text, so the layout is tested without a
  * cluster. Tables are plain text with columns padded to their widest cell.
  */
-import type { tandem } from '@tandem/protocol';
+import { v1, type tandem } from '@tandem/protocol';
 
 type ClusterStatus = tandem.v1.ClusterStatus.$Properties;
 type ServerStatus = tandem.v1.ServerStatus.$Properties;
@@ -10,6 +10,7 @@ type GroupStatus = tandem.v1.GroupStatus.$Properties;
 type MonitorStatus = tandem.v1.MonitorStatus.$Properties;
 type DaemonStatus = tandem.v1.DaemonStatus.$Properties;
 type Alert = tandem.v1.Alert.$Properties;
+type ConfigReply = tandem.v1.ConfigReply.$Properties;
 
 const INDENT = '  ';
 const NONE = '-';
@@ -124,6 +125,38 @@ export function formatAlerts(alerts: Alert[]): string {
 export function formatProblems(file: string, problems: string[]): string {
   const noun = problems.length === 1 ? 'problem' : 'problems';
   return [`configuration ${file} is invalid (${problems.length} ${noun}):`, ...problems.map((p) => `${INDENT}${p}`)].join('\n') + '\n';
+}
+
+/**
+ * What the operator does after `tandem config apply`, by change level (docs/configuration.md,
+ * "Changing the configuration of a running cluster"): the daemons read the file when they start.
+ */
+export const NEXT_STEP: Record<string, string> = {
+  none: 'next: nothing to restart (the running configuration is the same)',
+  'restart-daemons':
+    'next: restart Tandem on one server at a time: move its groups away (tandem group move), run pm2 delete ecosystem.config.js then pm2 start ecosystem.config.js there, and wait until tandem status shows it online',
+  'restart-cluster':
+    'next: restart the whole cluster: tandem cluster stop and pm2 delete ecosystem.config.js on every server, then pm2 start ecosystem.config.js on every server (the groups stop meanwhile)',
+};
+
+/** `tandem config diff`: one line per changed setting, then the level the change needs. */
+export function formatConfigDiff(reply: ConfigReply): string {
+  const changes = reply.changes ?? [];
+  return [...(changes.length > 0 ? changes : ['(no change)']), `level: ${orNone(reply.level)}`].join('\n') + '\n';
+}
+
+/** `tandem config apply`: the diff, the generation and where it is installed, then what to do next. */
+export function formatConfigApply(reply: ConfigReply): string {
+  const servers = reply.servers ?? [];
+  const installed =
+    servers.length > 0 ? `generation ${Number(reply.generation ?? 0)} installed on ${servers.join(', ')}` : 'installed on no server';
+  const next = NEXT_STEP[reply.level ?? ''] ?? 'next: see "Changing the configuration of a running cluster" in docs/configuration.md';
+  return `${formatConfigDiff(reply)}${installed}\n${next}\n`;
+}
+
+/** The ConfigReply of diff or apply for --json, every field present. */
+export function configReplyToJson(reply: ConfigReply): Record<string, unknown> {
+  return v1.ConfigReply.toObject(v1.ConfigReply.fromObject(reply), { defaults: true, arrays: true });
 }
 
 /** JSON text for --json. */

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { parseInterval, parseResourceRef } from './args.js';
+import { parseInterval, parseNode, parseResourceRef } from './args.js';
 import * as run from './commands.js';
 import { EXIT, UsageError, errorLine, exitCodeFor } from './errors.js';
 import { WITNESS_PORT, parseWitnessPort, parseWitnessTtl, runWitness } from './witness.js';
@@ -18,6 +18,15 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 interface Global {
   timeout: number | undefined;
+  node: string | undefined;
+}
+
+/** What every command that talks to tandem-nm takes from the global options. */
+const nm = (a: Global): run.CommonOptions => ({ timeout: a.timeout, node: a.node });
+
+/** Commands that work on this machine alone have no node manager to forward to. */
+function localOnly(a: Global, command: string): void {
+  if (a.node !== undefined) throw new UsageError(`${command} runs on this machine: it does not take --node`);
 }
 
 /** A group of subcommands (`tandem group …`) that needs one of them. */
@@ -26,12 +35,19 @@ const needsSubcommand = (y: Argv<Global>, what: string): Argv<Global> =>
 
 const cli = yargs(hideBin(process.argv))
   .scriptName('tandem')
-  .usage('$0 <command> [options]\n\nTalks to tandem-nm on this server (sockets under $TANDEM_HOME/run/tandem).')
+  .usage(
+    '$0 <command> [options]\n\nTalks to tandem-nm on this server (sockets under $TANDEM_HOME/run/tandem); with --node NAME, through it to the node manager of server NAME.',
+  )
   .option('timeout', {
     type: 'number',
-    describe: 'how long to wait for tandem-nm, in ms (default: 5000 for queries, 600000 for operations)',
+    describe: 'how long to wait for tandem-nm, in ms (default: 5000 for queries, 30000 for config apply, 600000 for operations)',
+  })
+  .option('node', {
+    type: 'string',
+    describe: "ask server NAME's node manager (this server's tandem-nm forwards the request)",
   })
   .check((argv) => {
+    parseNode(argv.node);
     if (argv.timeout !== undefined && !(Number.isInteger(argv.timeout) && argv.timeout > 0 && argv.timeout <= MAX_TIMEOUT_MS))
       throw new UsageError(`--timeout must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`);
     return true;
@@ -46,22 +62,43 @@ const cli = yargs(hideBin(process.argv))
         .option('interval', { type: 'string', describe: 'redraw interval with --watch (default 1s)' }),
     async (a) => {
       if (a.interval !== undefined && !a.watch) throw new UsageError('--interval needs --watch');
-      await run.status({ timeout: a.timeout, json: a.json, watchIntervalMs: a.watch ? parseInterval(a.interval ?? '1s') : undefined });
+      await run.status({ ...nm(a), json: a.json, watchIntervalMs: a.watch ? parseInterval(a.interval ?? '1s') : undefined });
     },
   )
-  .command('cluster', 'start, stop, suspend or resume the cluster service on this server', (y) =>
+  .command('cluster', 'start, stop, suspend or resume the cluster service on this server; shut the cluster down', (y) =>
     needsSubcommand(
-      (Object.keys(run.CLUSTER_ACTIONS) as (keyof typeof run.CLUSTER_ACTIONS)[]).reduce(
-        (acc, action) =>
-          acc.command(
-            action,
-            `${action} the cluster service`,
-            (c) => c,
-            async (a) => run.cluster(action, { timeout: a.timeout }),
-          ),
-        y,
-      ),
+      (Object.keys(run.CLUSTER_ACTIONS) as (keyof typeof run.CLUSTER_ACTIONS)[])
+        .reduce(
+          (acc, action) =>
+            acc.command(
+              action,
+              `${action} the cluster service`,
+              (c) => c,
+              async (a) => run.cluster(action, nm(a)),
+            ),
+          y,
+        )
+        .command(
+          'shutdown',
+          'stop the cluster service on every server, then shut every server down',
+          (c) => c.option('reboot', { type: 'boolean', default: false, describe: 'reboot instead of powering off' }),
+          async (a) => run.clusterShutdown(a.reboot, nm(a)),
+        ),
       'cluster',
+    ),
+  )
+  .command('node', 'take a server out of the cluster', (y) =>
+    needsSubcommand(
+      y.command(
+        'down [name]',
+        "move the server's groups to other servers, then stop its cluster service and shut it down (default: this server)",
+        (c) =>
+          c
+            .positional('name', { type: 'string' })
+            .option('reboot', { type: 'boolean', default: false, describe: 'reboot instead of powering off' }),
+        async (a) => run.nodeDown(a.name, a.reboot, nm(a)),
+      ),
+      'node',
     ),
   )
   .command('group', 'start, stop, restart, move or fail over a group', (y) =>
@@ -74,7 +111,7 @@ const cli = yargs(hideBin(process.argv))
             c
               .positional('name', { type: 'string', demandOption: true })
               .option('server', { type: 'string', describe: 'the server to start it on' }),
-          async (a) => run.group('start', a.name, { timeout: a.timeout, server: a.server }),
+          async (a) => run.group('start', a.name, { ...nm(a), server: a.server }),
         )
         .command(
           'stop <name>',
@@ -83,7 +120,7 @@ const cli = yargs(hideBin(process.argv))
             c
               .positional('name', { type: 'string', demandOption: true })
               .option('server', { type: 'string', describe: 'the server it runs on' }),
-          async (a) => run.group('stop', a.name, { timeout: a.timeout, server: a.server }),
+          async (a) => run.group('stop', a.name, { ...nm(a), server: a.server }),
         )
         .command(
           'restart <name>',
@@ -92,7 +129,7 @@ const cli = yargs(hideBin(process.argv))
             c
               .positional('name', { type: 'string', demandOption: true })
               .option('server', { type: 'string', describe: 'the server it runs on' }),
-          async (a) => run.group('restart', a.name, { timeout: a.timeout, server: a.server }),
+          async (a) => run.group('restart', a.name, { ...nm(a), server: a.server }),
         )
         .command(
           'move <name>',
@@ -101,13 +138,13 @@ const cli = yargs(hideBin(process.argv))
             c
               .positional('name', { type: 'string', demandOption: true })
               .option('server', { type: 'string', describe: 'the destination (default: the next in its policy)' }),
-          async (a) => run.group('move', a.name, { timeout: a.timeout, server: a.server }),
+          async (a) => run.group('move', a.name, { ...nm(a), server: a.server }),
         )
         .command(
           'failover <name>',
           'fail a group over to the next server of its policy',
           (c) => c.positional('name', { type: 'string', demandOption: true }),
-          async (a) => run.group('failover', a.name, { timeout: a.timeout }),
+          async (a) => run.group('failover', a.name, nm(a)),
         ),
       'group',
     ),
@@ -123,7 +160,7 @@ const cli = yargs(hideBin(process.argv))
               c
                 .positional('name', { type: 'string', demandOption: true })
                 .option('group', { alias: 'g', type: 'string', describe: 'its group' }),
-            async (a) => run.resource(action, parseResourceRef(a.name, a.group), { timeout: a.timeout }),
+            async (a) => run.resource(action, parseResourceRef(a.name, a.group), nm(a)),
           ),
         y,
       ),
@@ -138,14 +175,14 @@ const cli = yargs(hideBin(process.argv))
             `${action} [names..]`,
             `${action} monitors`,
             (c) => c.positional('names', { type: 'string', array: true, default: [] as string[] }),
-            async (a) => run.monitor(action, a.names, { timeout: a.timeout }),
+            async (a) => run.monitor(action, a.names, nm(a)),
           ),
         y,
       ),
       'monitor',
     ),
   )
-  .command('config', 'validate or show the configuration', (y) =>
+  .command('config', 'validate, show, compare or apply the configuration', (y) =>
     needsSubcommand(
       y
         .command(
@@ -157,13 +194,31 @@ const cli = yargs(hideBin(process.argv))
               default: false,
               describe: 'validate here, without tandem-nm, and check that this server (TANDEM_NODE or host name) is in the file',
             }),
-          async (a) => run.configValidate(a.file, { timeout: a.timeout, local: a.local }),
+          async (a) => run.configValidate(a.file, { ...nm(a), local: a.local }),
         )
         .command(
           'show',
-          'print the configuration tandem-nm uses',
-          (c) => c,
-          async (a) => run.configShow({ timeout: a.timeout }),
+          'print the configuration tandem-nm uses, with its generation',
+          (c) => c.option('json', { type: 'boolean', default: false, describe: 'print JSON: path, generation, yaml' }),
+          async (a) => run.configShow({ ...nm(a), json: a.json }),
+        )
+        .command(
+          'diff <file>',
+          'what applying FILE would change in the running configuration, and which restart that needs',
+          (c) =>
+            c
+              .positional('file', { type: 'string', demandOption: true })
+              .option('json', { type: 'boolean', default: false, describe: 'print the reply as JSON' }),
+          async (a) => run.configDiff(a.file, { ...nm(a), json: a.json }),
+        )
+        .command(
+          'apply <file>',
+          'validate FILE, install it on every server with the next generation, and say what to restart',
+          (c) =>
+            c
+              .positional('file', { type: 'string', demandOption: true })
+              .option('json', { type: 'boolean', default: false, describe: 'print the reply as JSON' }),
+          async (a) => run.configApply(a.file, { ...nm(a), json: a.json }),
         ),
       'config',
     ),
@@ -178,7 +233,7 @@ const cli = yargs(hideBin(process.argv))
     async (a) => {
       if (a.limit !== undefined && !(Number.isInteger(a.limit) && a.limit > 0))
         throw new UsageError('--limit must be a positive whole number');
-      await run.events({ timeout: a.timeout, limit: a.limit, json: a.json });
+      await run.events({ ...nm(a), limit: a.limit, json: a.json });
     },
   )
   .command('logs', 'collect logs, configuration and status into one archive', (y) =>
@@ -187,7 +242,7 @@ const cli = yargs(hideBin(process.argv))
         'collect',
         'write a .tar.gz of the logs, the configuration and a status snapshot',
         (c) => c.option('output', { alias: 'o', type: 'string', describe: 'the archive to write (default: beside the logs directory)' }),
-        async (a) => run.logsCollect({ timeout: a.timeout, output: a.output }),
+        async (a) => run.logsCollect({ ...nm(a), output: a.output }),
       ),
       'logs',
     ),
@@ -198,7 +253,10 @@ const cli = yargs(hideBin(process.argv))
         'generate',
         'write the secret key to the state directory and print the publicKey line for cluster.yaml',
         (c) => c.option('force', { type: 'boolean', default: false, describe: 'replace an existing key pair' }),
-        async (a) => run.keysGenerate({ force: a.force }),
+        async (a) => {
+          localOnly(a, 'keys generate');
+          run.keysGenerate({ force: a.force });
+        },
       ),
       'keys',
     ),
@@ -211,7 +269,10 @@ const cli = yargs(hideBin(process.argv))
         .option('port', { type: 'number', default: WITNESS_PORT, describe: 'TCP port (0: any free port)' })
         .option('bind', { type: 'string', default: '0.0.0.0', describe: 'address to listen on' })
         .option('ttl', { type: 'string', default: '30s', describe: 'how long a granted lease lasts without renewal' }),
-    async (a) => runWitness({ port: parseWitnessPort(a.port), bind: a.bind, ttlMs: parseWitnessTtl(a.ttl) }),
+    async (a) => {
+      localOnly(a, 'witness');
+      await runWitness({ port: parseWitnessPort(a.port), bind: a.bind, ttlMs: parseWitnessTtl(a.ttl) });
+    },
   )
   .demandCommand(1, 'name a command (tandem --help lists them)')
   .strict()

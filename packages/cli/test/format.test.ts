@@ -14,6 +14,8 @@ import {
   renderTable,
   toJsonText,
 } from '@tandem/cli';
+import { parseNode } from '../dist/args.js';
+import { NEXT_STEP, configReplyToJson, formatConfigApply, formatConfigDiff } from '../dist/format.js';
 
 t.test('a table pads each column to its widest cell and trims the line ends', async (t) => {
   t.same(
@@ -204,4 +206,49 @@ t.test('exit codes tell usage, unavailable and timeout apart from other errors',
     'tandem: group shop cannot start: cluster service is stopped',
   );
   t.equal(errorLine(new Error('first line\nsecond line')), 'tandem: first line');
+});
+
+t.test('a config diff is one line per change and the level last', async (t) => {
+  t.equal(
+    formatConfigDiff({ changes: ['groups: + shop', 'monitors[app-alive].interval: 5000 ms -> 2000 ms'], level: 'restart-daemons' }),
+    'groups: + shop\nmonitors[app-alive].interval: 5000 ms -> 2000 ms\nlevel: restart-daemons\n',
+  );
+  t.equal(formatConfigDiff({ changes: [], level: 'none' }), '(no change)\nlevel: none\n');
+});
+
+t.test('a config apply says where the generation went and what the operator does next for each level', async (t) => {
+  for (const level of ['none', 'restart-daemons', 'restart-cluster']) {
+    const text = formatConfigApply({ changes: ['x: 1 -> 2'], level, generation: 3, servers: ['node1', 'node2'] });
+    t.equal(text, `x: 1 -> 2\nlevel: ${level}\ngeneration 3 installed on node1, node2\n${NEXT_STEP[level]}\n`, level);
+  }
+  t.match(NEXT_STEP['restart-daemons'], /one server at a time/);
+  t.match(NEXT_STEP['restart-cluster'], /every server/);
+  t.match(
+    formatConfigApply({ changes: [], level: 'restart-everything', servers: [] }),
+    /^\(no change\)\nlevel: restart-everything\ninstalled on no server\nnext: see "Changing the configuration of a running cluster" in docs\/configuration\.md\n$/,
+  );
+});
+
+t.test('a config reply as JSON has every field, the generation as a number', async (t) => {
+  const decoded = v1.ConfigReply.decode(
+    v1.ConfigReply.encode({ changes: ['groups: - web'], level: 'restart-daemons', generation: 4 }).finish(),
+  );
+  t.same(configReplyToJson(decoded), {
+    yaml: '',
+    path: '',
+    generation: 4,
+    problems: [],
+    changes: ['groups: - web'],
+    level: 'restart-daemons',
+    servers: [],
+  });
+});
+
+t.test('--node takes a server name as cluster.yaml writes it', async (t) => {
+  t.equal(parseNode(undefined), undefined);
+  t.equal(parseNode('node2'), 'node2');
+  t.equal(parseNode('db-1.site_a'), 'db-1.site_a');
+  for (const bad of ['', '2nodes', 'node 2', 'node2,node3', `n${'x'.repeat(63)}`]) {
+    t.throws(() => parseNode(bad), { name: 'UsageError', message: /expected a server name/ }, JSON.stringify(bad));
+  }
 });

@@ -50,6 +50,12 @@ export interface DaemonOptions {
   setup(ctx: DaemonContext): Promise<DaemonImpl>;
   /** how long the orderly stop may take before the process exits anyway (default 20 s) */
   stopTimeoutMs?: number | ((config: Config) => number);
+  /**
+   * What a stall of this process's event loop does instead of a crash-like exit (the guard: it
+   * is the one that fences, so it fences rather than leave the server unwatched). The alert is
+   * raised either way.
+   */
+  onStall?: (message: string) => void;
 }
 
 /**
@@ -241,7 +247,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
     maxLateness = Math.max(maxLateness, lateness);
     if (lateness > config.cluster.stallLimitMs) {
       alerts.raise('TND-CORE-0950', `${opts.name} event loop stalled for ${lateness} ms (limit ${config.cluster.stallLimitMs} ms)`);
-      void fatal(`event loop stalled for ${lateness} ms`);
+      if (opts.onStall) opts.onStall(`event loop stalled for ${lateness} ms`);
+      else void fatal(`event loop stalled for ${lateness} ms`);
       return;
     }
     if (++ticks % ticksPerBeat !== 0) return;

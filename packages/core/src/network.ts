@@ -14,16 +14,21 @@ export interface CommandResult {
 
 /**
  * Runs a system tool (ip, arping, ping) without a shell; never rejects. A command that runs out
- * of time, or whose signal aborts, is killed with SIGKILL.
+ * of time, or whose signal aborts, is killed with SIGKILL. `onOutput` sees its standard output as
+ * it comes (say, to know that the tool has begun its work).
  */
-export function runCommand(file: string, args: string[], opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<CommandResult> {
-  const { timeoutMs, signal } = opts;
+export function runCommand(
+  file: string,
+  args: string[],
+  opts: { timeoutMs?: number; signal?: AbortSignal; onOutput?: (chunk: string) => void } = {},
+): Promise<CommandResult> {
+  const { timeoutMs, signal, onOutput } = opts;
   if (timeoutMs !== undefined && timeoutMs <= 0)
     return Promise.resolve({ code: null, stdout: '', failure: 'no time left before the timeout' });
   if (signal?.aborted) return Promise.resolve({ code: null, stdout: '', failure: 'aborted before it started' });
   return new Promise((resolve) => {
     try {
-      execFile(
+      const child = execFile(
         file,
         args,
         {
@@ -43,6 +48,7 @@ export function runCommand(file: string, args: string[], opts: { timeoutMs?: num
           else resolve({ code: null, stdout, failure: e.message });
         },
       );
+      if (onOutput) child.stdout?.on('data', (chunk: string) => onOutput(chunk));
     } catch (err) {
       // spawn can throw at once (ENOMEM, EINVAL): a failure like any other, never a rejection
       resolve({ code: null, stdout: '', failure: `${file} could not be started: ${(err as Error).message}` });

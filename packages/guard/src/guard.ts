@@ -118,6 +118,16 @@ export class Guard implements DaemonImpl {
     return { ack: { message: `emergency procedure started: ${reason}` } };
   }
 
+  /**
+   * The guard's own event loop stalled for longer than the stall limit: the whole server was
+   * probably frozen (the daemons find the same on waking and exit), and the others may have
+   * declared it down and taken its groups over meanwhile. It fences the server, as it would for
+   * any stalled core daemon, rather than exit and leave it unwatched until pm2 restarts it.
+   */
+  stalled(message: string): void {
+    this.#emergency({ reason: `tandem-guard ${message}: this server was frozen` });
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.#checkTimer);
     for (const c of this.#channels.values()) c.router.close();

@@ -316,3 +316,24 @@ t.test('the guard runs the emergency procedure on request and refuses other requ
   await until('the emergency command', () => markerLines(s).length === 1);
   t.equal(markerLines(s)[0], 'monitor app-alive: final action emergency');
 });
+
+t.test('a guard frozen with the rest of the server fences it on waking instead of exiting', async (t) => {
+  const s = server(t);
+  await startGuard(s);
+  const rc = await startFake(t, s, 'rc');
+  const pgid = recordGroup(t, s, 'app');
+  // The whole server frozen: the guard and the daemon it watches.
+  s.guard!.kill('SIGSTOP');
+  rc.kill('SIGSTOP');
+  await sleep(STALL_LIMIT_MS + 4 * TICK_MS);
+  rc.kill('SIGCONT');
+  s.guard!.kill('SIGCONT');
+  await until('the emergency command', () => markerLines(s).length === 1);
+  t.match(markerLines(s)[0], /^tandem-guard event loop stalled for \d+ ms: this server was frozen$/);
+  t.equal(isGroupAlive(pgid), false, 'the groups were killed');
+  t.ok(
+    readAlerts(s.paths.alerts).some((a) => a.id === 'TND-CORE-0950' && a.daemon === 'guard'),
+    'the stall is an alert',
+  );
+  t.equal(s.guard!.exitCode, null, 'the guard is still running');
+});

@@ -88,3 +88,13 @@ export {
   type Verdict,
   type WitnessOutcome,
 } from './partition/index.js';
+export {
+  CHANGE_LEVELS,
+  configGenerationPath,
+  diffConfigs,
+  installConfig,
+  nextGeneration,
+  readGeneration,
+  type ChangeLevel,
+  type ConfigDiff,
+} from './config-distribution.js';

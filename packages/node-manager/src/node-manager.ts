@@ -31,6 +31,7 @@ import { collectLogs, defaultArchivePath } from './logs-collect.js';
 import { ClusterViewTracker, declaredDownBy, sameView, type ClusterView, type StateChange } from './cluster-view.js';
 import { Membership, type LocalMembership } from './membership/membership.js';
 import { DISK_SETTLE_MS, defaultDiskLeaseTtlMs, resolvePartition } from './partition/index.js';
+import { diffConfigs, installConfig, nextGeneration, readGeneration } from './config-distribution.js';
 import type { PeerView } from './membership/table.js';
 import { decideReboot, loadRebootHistory, rebootHistoryPath, saveRebootHistory, type RebootDecision } from './reboot-limit.js';
 import { canTransition, clusterTransition, type ClusterCommandName, type ServiceState } from './service-state.js';
@@ -123,6 +124,8 @@ export class NodeManager {
   /** a server fell silent and partition resolution has not decided yet: no coordinator meanwhile */
   #resolving: Promise<void> | undefined;
   #resolveAgain = false;
+  /** the generation of the configuration file installed here (`tandem config apply`); 0 when never applied */
+  #generation: number;
   /** the peers hb heard within the quorum lease at the last look (what partition resolution counts) */
   #heardRecently: string[] = [];
   /** the peers hb hears but that have been silent for the quorum lease */
@@ -137,6 +140,7 @@ export class NodeManager {
     this.#guardPing = setInterval(() => void this.#pingGuard(), opts.guardPingIntervalMs ?? GUARD_PING_INTERVAL_MS);
     this.#guardPing.unref();
     this.#incarnation = 0;
+    this.#generation = readGeneration(ctx.paths.state);
   }
 
   /**
@@ -218,6 +222,7 @@ export class NodeManager {
       groups: localGroups,
       down: this.#tracker.declaredDown(),
       startupDone: view.startupDone,
+      configGeneration: this.#generation,
     };
   }
 
@@ -429,7 +434,7 @@ export class NodeManager {
       case 'monitor':
         return this.#monitor(need(request.monitor, 'monitor'));
       case 'config':
-        return this.#config(need(request.config, 'config'));
+        return this.#config(request, need(request.config, 'config'));
       case 'events':
         return this.#events(need(request.events, 'events'));
       case 'logsCollect':
@@ -702,9 +707,25 @@ export class NodeManager {
 
   // ---- configuration, alerts, logs --------------------------------------------------------
 
-  #config(cmd: tandem.v1.ConfigRequest): ReplyBody {
+  async #config(request: Request, cmd: tandem.v1.ConfigRequest): Promise<ReplyBody> {
     const path = this.#ctx.configPath;
     switch (cmd.action) {
+      case ConfigAction.CONFIG_ACTION_DIFF: {
+        const v = validateConfigText(cmd.yaml);
+        if (!v.ok) return { config: { problems: v.problems } };
+        return { config: { ...diffConfigs(this.#ctx.config, v.config), generation: this.#generation } };
+      }
+      case ConfigAction.CONFIG_ACTION_APPLY:
+        return { config: await this.#applyConfig(cmd.yaml) };
+      case ConfigAction.CONFIG_ACTION_INSTALL: {
+        // Only another node manager, during its apply: an operator applies, which installs everywhere.
+        if (request.origin !== PM2_NAMES.nm)
+          throw new TandemError('REFUSED', 'install is part of `tandem config apply`, not a command of its own');
+        installConfig(path, this.#ctx.paths.state, cmd.yaml, cmd.generation);
+        this.#generation = cmd.generation;
+        this.#ctx.log.warn(`configuration generation ${cmd.generation} installed in ${path}; it takes effect when the daemons restart`);
+        return { config: { path, generation: cmd.generation } };
+      }
       case ConfigAction.CONFIG_ACTION_SHOW: {
         let yaml: string;
         try {
@@ -712,7 +733,7 @@ export class NodeManager {
         } catch (err) {
           throw new TandemError('NOT_FOUND', `cannot read configuration ${path}: ${(err as Error).message}`);
         }
-        return { config: { yaml, path } };
+        return { config: { yaml, path, generation: this.#generation } };
       }
       case ConfigAction.CONFIG_ACTION_VALIDATE: {
         const v = validateConfigText(cmd.yaml);
@@ -721,6 +742,63 @@ export class NodeManager {
       default:
         throw new TandemError('BAD_REQUEST', 'config request without a valid action');
     }
+  }
+
+  /**
+   * `tandem config apply`: validated and compared here, then installed on every server with the
+   * next generation, this one last. Refused while a server cannot be reached: it would be left on
+   * the old generation while the others move on (DESIGN.md 6.6).
+   */
+  async #applyConfig(yaml: string): Promise<tandem.v1.ConfigReply.$Properties> {
+    const { config, server, configPath, paths, log, alerts } = this.#ctx;
+    const v = validateConfigText(yaml);
+    if (!v.ok) return { problems: v.problems };
+    const diff = diffConfigs(config, v.config);
+    if (diff.level === 'none') return { ...diff, generation: this.#generation, servers: [] };
+    if (!v.config.servers.some((s) => s.name === server)) {
+      throw new TandemError(
+        'REFUSED',
+        `the new configuration does not list ${server}, the server applying it: apply it from a server it keeps`,
+      );
+    }
+    const peers = this.peers();
+    const away = peers.filter((p) => p.reach !== 'reachable').map((p) => p.server);
+    if (away.length > 0) {
+      throw new TandemError(
+        'REFUSED',
+        `configuration not applied: ${away.join(', ')} cannot be reached, and would be left on generation ${this.#generation} while the others move on (bring ${away.length > 1 ? 'them' : 'it'} back, or remove ${away.length > 1 ? 'them' : 'it'} from the file)`,
+      );
+    }
+    const generation = nextGeneration([this.#generation, ...peers.map((p) => p.reported?.configGeneration ?? 0)]);
+    const installed: string[] = [];
+    const failed: string[] = [];
+    await Promise.all(
+      peers.map(async (p) => {
+        try {
+          const body = { node: p.server, config: { action: ConfigAction.CONFIG_ACTION_INSTALL, yaml, generation } };
+          await this.#membership!.call(p.server, body, SHORT_TIMEOUT_MS);
+          installed.push(p.server);
+        } catch (err) {
+          failed.push(`${p.server}: ${toTandemError(err).message}`);
+        }
+      }),
+    );
+    if (failed.length > 0) {
+      throw new TandemError(
+        'UNAVAILABLE',
+        `configuration generation ${generation} installed on ${installed.join(', ') || 'no other server'} but not on ${failed.join('; ')}; ${server} kept generation ${this.#generation}: run the apply again`,
+      );
+    }
+    installConfig(configPath, paths.state, yaml, generation);
+    this.#generation = generation;
+    installed.push(server);
+    const servers = config.servers.map((s) => s.name).filter((n) => installed.includes(n));
+    alerts.raise('TND-NM-0030', `configuration generation ${generation} applied on ${servers.join(', ')} (${diff.level})`, {
+      generation: String(generation),
+      level: diff.level,
+    });
+    log.warn(`configuration generation ${generation} applied: ${diff.changes.join('; ')}`);
+    return { ...diff, generation, servers, path: configPath };
   }
 
   #events(cmd: tandem.v1.EventsRequest): ReplyBody {

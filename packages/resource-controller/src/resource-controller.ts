@@ -124,6 +124,8 @@ export class ResourceController {
   #activatedMs = 0;
   /** coordinator work runs one pass at a time; a pass asked for meanwhile runs after it */
   #reconciling: Promise<void> | undefined;
+  /** the view of the last coordinator pass: which servers came online since */
+  #coordinatedView: View | undefined;
   #reconcileAgain = false;
   #graceTimer: NodeJS.Timeout | undefined;
   #graceAtMs = 0;
@@ -358,10 +360,9 @@ export class ResourceController {
         `the cluster view names servers ${servers.map((s) => s.name).join(', ')}, not ${names.join(', ')}`,
       );
     }
-    const before = this.#view;
     this.#view = { servers, coordinator: v.coordinator ?? '', startupDone: v.startupDone ?? false };
     if (this.#view.startupDone) this.#startupDone = true;
-    this.#reconcile(before);
+    this.#reconcile();
     return ack(`view taken: coordinator ${this.#view.coordinator || 'none'}`);
   }
 
@@ -547,12 +548,12 @@ export class ResourceController {
    * said what it runs (or the startup wait is over), the groups of servers that went down once
    * their fence grace has passed, and failback to servers that came online.
    */
-  #reconcile(before?: View): void {
+  #reconcile(): void {
     if (this.#reconciling) {
       this.#reconcileAgain = true;
       return;
     }
-    this.#reconciling = this.#coordinate(before)
+    this.#reconciling = this.#coordinate()
       .catch((err: unknown) => void this.#ctx.log.error(`coordinator: ${errorMessage(err)}`))
       .finally(() => {
         this.#reconciling = undefined;
@@ -563,9 +564,14 @@ export class ResourceController {
       });
   }
 
-  async #coordinate(before: View | undefined): Promise<void> {
+  async #coordinate(): Promise<void> {
     const view = this.#view;
-    if (!view || this.#service !== 'active' || view.coordinator !== this.#ctx.server) return;
+    if (!view || this.#service !== 'active') return;
+    // Servers that came online since the last pass; at the first pass, this one (it just joined).
+    const before = this.#coordinatedView;
+    this.#coordinatedView = view;
+    const cameOnline = before ? newlyOnline(before, view) : [this.#ctx.server];
+    if (view.coordinator !== this.#ctx.server) return;
     const { startupWaitMs, networkPartition } = this.#ctx.config.cluster;
     // The server that went down decides its side of the split first, then has the grace to release.
     const graceMs = networkPartition.fenceGraceMs + partitionDecisionMs(this.#ctx.config.cluster);
@@ -607,8 +613,7 @@ export class ResourceController {
       }
       await this.#executeLogged(p, 'FAILOVER', `${dead.name} down`);
     }
-    for (const server of newlyOnline(before, view)) {
-      if (before === undefined) break;
+    for (const server of cameOnline) {
       await this.#executeLogged(this.#clusterPlan({ kind: 'server-up', server }), 'OPERATOR', `${server} online`);
     }
   }

@@ -328,3 +328,45 @@ t.test('an operator command on the coordinator: a move stops here and orders the
   t.equal(state('web'), 'offline');
   t.equal(trace(), 'start web START\nstop web GROUPMOVE\n');
 });
+
+t.test('a server that comes online takes back the groups that prefer it and fail back automatically', async (t) => {
+  const groups = [
+    `  - name: web
+    servers: [s2, s1]
+    autoFailback: true
+    resources:
+      - { name: web-r, type: exec, cwd: DIR, start: 'echo "start web $TANDEM_EVENT" >> trace', stop: 'echo "stop web $TANDEM_FACTOR" >> trace' }`,
+    traced('db', 's2, s1'),
+  ].join('\n');
+  const { call, orders, state, trace } = await setup(t, groups);
+  await call(activate);
+  const first = view([
+    ['s1', 'online'],
+    ['s2', 'offline'],
+    ['s3', 'online'],
+  ]);
+  first.startupDone = false;
+  await call({ view: first });
+  await until('web and db online here (s2 is down)', () => state('web') === 'online' && state('db') === 'online');
+  t.same(trace().trim().split('\n').sort(), ['start db START', 'start web START'], 'started at startup on the server that is up');
+  const running = [
+    { group: 'web', state: 'online' },
+    { group: 'db', state: 'online' },
+  ];
+  const back = view([
+    ['s1', 'online', running],
+    ['s2', 'online'],
+    ['s3', 'online'],
+  ]);
+  back.startupDone = true;
+  await call({ view: back });
+  await until('web stopped here', () => state('web') === 'offline');
+  await until('the start order', () => orders.length === 1);
+  t.same(
+    orders.map((o) => [o.server, o.group, GroupAction[o.action], o.event]),
+    [['s2', 'web', 'GROUP_ACTION_START', 'START']],
+    'web goes back to s2',
+  );
+  t.equal(state('db'), 'online', 'db does not fail back (autoFailback false)');
+  t.match(trace(), /stop web GROUPMOVE\n$/);
+});

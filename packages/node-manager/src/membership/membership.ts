@@ -25,6 +25,8 @@ export interface LocalMembership {
   /** the servers this one declared down, with the incarnation each had */
   down?: { server: string; incarnation: number }[];
   startupDone?: boolean;
+  /** the generation of the configuration file installed on this server */
+  configGeneration?: number;
 }
 
 /** What the node manager does with the link's other requests (orders, forwarded group commands) and with every membership heard. */
@@ -266,7 +268,7 @@ export class Membership {
   #message(): tandem.v1.Membership.$Properties {
     const { config, server } = this.#host;
     // config_generation stays 0 until configurations are distributed with a generation.
-    const { incarnation, state, hears, groups = [], down = [], startupDone = false } = this.#local;
+    const { incarnation, state, hears, groups = [], down = [], startupDone = false, configGeneration = 0 } = this.#local;
     return {
       cluster: config.cluster.name,
       server,
@@ -276,7 +278,7 @@ export class Membership {
       groups,
       down,
       startupDone,
-      configGeneration: 0,
+      configGeneration,
       sentAtMs: Date.now(),
     };
   }

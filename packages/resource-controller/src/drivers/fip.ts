@@ -168,23 +168,41 @@ export class FipDriver implements ResourceDriver {
     }
   }
 
-  /** One duplicate-address check: true when nobody answered for the address within the wait. */
+  /**
+   * One duplicate-address check: true when nobody answered for the address within the wait. The
+   * wait starts when arping says it begins probing (its first line of output), not when it is
+   * spawned: on a loaded machine the start of the process alone could use up the wait.
+   */
   async #duplicateCheck(timeLeftMs: number): Promise<boolean> {
     const { interface: ifname, duplicateWaitMs } = this.#resource;
     const waited = new AbortController();
-    const timer = setTimeout(() => waited.abort(), duplicateWaitMs);
+    let timer: NodeJS.Timeout | undefined;
     const seconds = String(Math.ceil(duplicateWaitMs / 1000) + 1);
-    const args = ['-D', '-q', '-c', '1', '-w', seconds, '-I', ifname, this.#ip];
+    const args = ['-D', '-c', '1', '-w', seconds, '-I', ifname, this.#ip];
     this.#log('start', `arping ${args.join(' ')}`);
-    const dad = await runCommand('arping', args, { timeoutMs: timeLeftMs, signal: waited.signal });
+    // stdbuf: arping's output to a pipe is buffered until it exits; line by line, its first line
+    // ("ARPING …", printed as it starts probing) arrives when it is written.
+    const dad = await runCommand('stdbuf', ['-oL', 'arping', ...args], {
+      timeoutMs: timeLeftMs,
+      signal: waited.signal,
+      onOutput: () => {
+        timer ??= setTimeout(() => waited.abort(), duplicateWaitMs);
+      },
+    });
     clearTimeout(timer);
     if (dad.code === 1) return false;
     if (dad.code === 0 || waited.signal.aborted) {
       this.#log('start', `no answer for ${this.#ip} within ${duplicateWaitMs} ms${dad.code === 0 ? '' : ': arping stopped'}`);
       return true;
     }
-    // runCommand names the tool in its own words ("arping timed out ..."), not in arping's.
-    const said = dad.failure.startsWith('arping ') ? dad.failure : `arping: ${dad.failure}`;
+    // runCommand names the tool it ran (stdbuf) in its own words ("stdbuf timed out ..."), not in arping's.
+    const failure = dad.failure.replace(/^stdbuf\b/, 'arping');
+    const said =
+      typeof dad.code === 'number'
+        ? `arping exited with code ${dad.code}${failure.includes('exited with code') ? '' : ` (${failure})`}`
+        : failure.startsWith('arping ')
+          ? failure
+          : `arping: ${failure}`;
     this.#log('start', said);
     throw new Error(`cannot check whether ${this.#ip} is in use on ${ifname}: ${said}`);
   }

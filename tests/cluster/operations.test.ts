@@ -1,0 +1,123 @@
+// Operations across the cluster (DESIGN.md 6.6) on three servers: `--node` asks another server,
+// `config diff|apply` distribute a new configuration with a generation (refused while a server is
+// down: it would be left on the old one), `node down` moves a server's groups away before it
+// shuts down, and `cluster shutdown` stops every server. OS actions are dry runs here.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { TestCluster } from './harness.mjs';
+import { webGroup, webOnlineOn, type JsonGroup } from './web.js';
+
+const skip =
+  process.getuid?.() !== 0 ? 'the cluster tests need root (network namespaces and bridges): run them as root, as CI does' : false;
+
+const FIP = '10.71.1.203';
+
+const cluster = skip
+  ? undefined
+  : new TestCluster({
+      groups: webGroup(FIP, ['s1', 's2', 's3']),
+      monitors:
+        '  - { name: app-alive, type: pid, target: app, interval: 500ms, recovery: { target: web, reactivations: 0, failovers: 1, finalAction: none } }',
+    });
+t.teardown(() => cluster?.destroy());
+t.before(async () => {
+  if (!cluster) return;
+  await cluster.start();
+});
+
+t.test('--node asks another server: its status, its configuration generation', { skip }, async (t) => {
+  const c = cluster!;
+  await webOnlineOn(c, 's1', 's1');
+  const r = await c.cli('s1', ['--node', 's3', 'status', '--json']);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(JSON.parse(r.stdout).server, 's3', 's1 answered with the status of s3');
+  const bad = await c.cli('s1', ['--node', 'nowhere', 'status']);
+  t.not(bad.code, 0);
+  t.match(bad.stderr, /no server named nowhere/);
+});
+
+t.test(
+  'config apply while a server is down is refused and changes nothing; once it is back, every server installs it',
+  { skip },
+  async (t) => {
+    const c = cluster!;
+    const original = readFileSync(c.config, 'utf8');
+    const next = join(c.dir, 'next.yaml');
+    writeFileSync(next, original.replace('stopTimeout: 5s', 'stopTimeout: 6s'));
+
+    const diff = await c.cli('s2', ['config', 'diff', next]);
+    t.equal(diff.code, 0, diff.stderr);
+    t.match(diff.stdout, /groups\[web\]\.resources\[app\]\.stopTimeout/, 'the diff names the changed setting');
+    t.match(diff.stdout, /restart-daemons/, 'and the level it needs');
+
+    c.powerCut('s3');
+    await c.waitFor('s1 to see s3 offline', async () =>
+      (await c.status('s1')).servers.some((s: { name: string; state: string }) => s.name === 's3' && s.state === 'offline'),
+    );
+    const refused = await c.cli('s1', ['config', 'apply', next]);
+    t.not(refused.code, 0, 'refused');
+    t.match(refused.stderr, /s3 cannot be reached/, `the refusal names the server: ${refused.stderr.trim()}`);
+    t.equal(readFileSync(c.config, 'utf8'), original, 'the configuration file is unchanged');
+
+    await c.powerOn('s3');
+    await c.waitFor('s1 to reach s3', async () =>
+      (await c.status('s1')).servers.some((s: { name: string; reach: string }) => s.name === 's3' && s.reach === 'reachable'),
+    );
+    const applied = await c.cli('s1', ['config', 'apply', next]);
+    t.equal(applied.code, 0, `${applied.stdout}${applied.stderr}`);
+    t.match(applied.stdout, /generation 1/);
+    for (const s of c.servers) {
+      const shown = await c.cli('s1', ['--node', s, 'config', 'show', '--json']);
+      t.equal(shown.code, 0, shown.stderr);
+      t.match(JSON.parse(shown.stdout), { generation: 1 }, `${s} has generation 1`);
+    }
+    t.match(readFileSync(c.config, 'utf8'), /stopTimeout: 6s/, 'the file holds the new configuration');
+  },
+);
+
+t.test('the failover rung of a monitor on s1 moves the group to s2 through the coordinator', { skip }, async (t) => {
+  const c = cluster!;
+  await webOnlineOn(c, 's1', 's2');
+  const app = (await c.status('s1')).groups
+    .find((g: JsonGroup) => g.name === 'web')
+    ?.resources.find((r: { name: string }) => r.name === 'app');
+  t.ok(app?.pid > 0, 'the application runs on s1');
+  process.kill(app.pid, 'SIGKILL');
+  await webOnlineOn(c, 's2', 's3');
+  t.ok(
+    c.alerts('s1').some((a) => a.id === 'TND-RM-0201'),
+    's1 raised the monitor error',
+  );
+  t.notOk(c.hasAddress('s1', 'ic0', FIP), 's1 released the floating IP');
+  t.ok(c.hasAddress('s2', 'ic0', FIP), 's2 holds it');
+  t.same(c.emergencies('s1'), [], 'a failed application is no emergency');
+});
+
+t.test('node down moves the server’s groups away, then stops its cluster service', { skip }, async (t) => {
+  const c = cluster!;
+  await webOnlineOn(c, 's2', 's3');
+  const r = await c.cli('s3', ['node', 'down', 's2'], 60_000);
+  t.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+  await webOnlineOn(c, 's1', 's3');
+  t.equal((await c.status('s2')).state, 'stopped', 's2 stopped its cluster service');
+  t.match(c.daemonLog('s2', 'nm'), /shutdown asked by an operator/, 's2 was shut down (a dry run here)');
+  t.notOk(c.hasAddress('s2', 'ic0', FIP));
+  t.ok(c.hasAddress('s1', 'ic0', FIP));
+});
+
+t.test('cluster shutdown stops every server’s cluster service and shuts each down', { skip }, async (t) => {
+  const c = cluster!;
+  const r = await c.cli('s3', ['cluster', 'shutdown'], 60_000);
+  t.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+  for (const s of c.servers) {
+    t.equal((await c.status(s)).state, 'stopped', `${s} stopped its cluster service`);
+    t.ok((c.daemonLog(s, 'nm').match(/shutdown asked by an operator/g) ?? []).length >= 1, `${s} was shut down (a dry run here)`);
+    t.notOk(c.hasAddress(s, 'ic0', FIP), `${s} holds no floating IP`);
+  }
+  t.same(
+    c.servers.flatMap((s) => c.emergencies(s)),
+    [],
+    'nobody fenced itself on the way down',
+  );
+});
