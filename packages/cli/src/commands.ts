@@ -5,7 +5,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { TandemError, callOnce, localServerName, resolvePaths, validateConfigForServer, validateConfigText } from '@tandem/core';
+import {
+  TandemError,
+  callOnce,
+  configWarnings,
+  localServerName,
+  resolvePaths,
+  validateConfigForServer,
+  validateConfigText,
+} from '@tandem/core';
 import { alertToJson, clusterStatusToJson, v1, type Reply, type RequestInit } from '@tandem/protocol';
 import { UsageError, errorLine } from './errors.js';
 import {
@@ -187,6 +195,8 @@ export async function configValidate(file: string | undefined, opts: CommonOptio
   }
   if (problems.length === 0) {
     print(`configuration ${path} is valid${note}`);
+    const v = validateConfigText(text);
+    if (v.ok) for (const warning of configWarnings(v.config)) print(`warning: ${warning}`);
     return;
   }
   process.stderr.write(`tandem: ${formatProblems(path, problems)}${note ? `${note.trim()}\n` : ''}`);

@@ -97,6 +97,15 @@ t.test('a broken configuration fails validation with nm down: exit 1 and the pat
   const ok = await tandem(home, ['config', 'validate', file]);
   t.equal(ok.code, 0, ok.stderr);
   t.match(ok.stdout, /is valid \(validated locally: tandem-nm is not running\)/);
+  t.notMatch(ok.stdout, /warning/, 'one server: no warning');
+
+  writeFileSync(
+    file,
+    'cluster: { name: demo, emergency: { action: exec, command: "true" } }\nservers: [ { name: node1 }, { name: node2 } ]\ngroups: []\nmonitors: []\n',
+  );
+  const warned = await tandem(home, ['config', 'validate', file]);
+  t.equal(warned.code, 0, 'a warning is not a problem');
+  t.match(warned.stdout, /^warning: cluster\.networkPartition\.method: .*node2 loses every split to node1/m);
 });
 
 t.test('status --json carries servers, groups with resources, and monitors', async (t) => {

@@ -10,6 +10,7 @@ export {
   findCycle,
   groupOperationTimeoutMs,
   partitionDecisionMs,
+  configWarnings,
   fenceTiming,
   FENCE_MARGIN_MS,
   jsonPointerToPath,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { fenceTiming, findCycle, jsonPointerToPath, validateConfigText } from '@tandem/core';
+import { configWarnings, fenceTiming, findCycle, jsonPointerToPath, validateConfigText } from '@tandem/core';
 
 const base = `
 cluster: { name: demo, emergency: { action: exec, command: "true" } }
@@ -138,4 +138,21 @@ t.test('fence timing: the quorum lease and the fence grace keep a loser released
     ok: false,
     problems: [/cluster\.networkPartition\.fenceGrace: 100ms is shorter than the 550ms a losing server may need/],
   });
+});
+
+t.test('warnings: two servers need an arbiter to survive a split, with majority or ping', async (t) => {
+  const two = (method: string) =>
+    base
+      .replace('name: demo,', `name: demo, networkPartition: { method: [${method}], witness: "http://10.0.0.9:29100", disk: /x/lease },`)
+      .replace('servers: [ { name: node1 } ]', 'servers: [ { name: node1 }, { name: node2 } ]');
+  const warn = (text: string) => {
+    const v = validateConfigText(text);
+    if (!v.ok) throw new Error(v.problems.join('\n'));
+    return configWarnings(v.config);
+  };
+  t.match(warn(two('majority')), [/node2 loses every split to node1, a power cut of node1 included/]);
+  t.match(warn(two('ping')), [/ping alone cannot decide/]);
+  t.same(warn(two('majority, witness')), [], 'a witness decides');
+  t.same(warn(two('disk')), [], 'so does a disk lease');
+  t.same(warn(base), [], 'one server: nothing to split');
 });

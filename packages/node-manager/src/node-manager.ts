@@ -10,6 +10,7 @@ import {
   GROUP_OPERATION_MARGIN_MS,
   PM2_NAMES,
   RpcClient,
+  configWarnings,
   groupOperationTimeoutMs,
   partitionDecisionMs,
   TandemError,
@@ -141,6 +142,7 @@ export class NodeManager {
     this.#guardPing.unref();
     this.#incarnation = 0;
     this.#generation = readGeneration(ctx.paths.state);
+    for (const warning of configWarnings(ctx.config)) ctx.log.warn(`configuration: ${warning}`);
   }
 
   /**

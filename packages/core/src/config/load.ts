@@ -459,6 +459,28 @@ export function partitionDecisionMs(cluster: Pick<Config['cluster'], 'networkPar
   return 0;
 }
 
+/**
+ * What a valid configuration may still get wrong (DESIGN.md 6.2): printed by `tandem config
+ * validate` and logged by the node manager at start. Not problems: the file works as written.
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  const methods = config.cluster.networkPartition.methods;
+  const arbiter = methods.includes('witness') || methods.includes('disk');
+  if (config.servers.length === 2 && !arbiter) {
+    if (methods.includes('majority')) {
+      warnings.push(
+        `cluster.networkPartition.method: with majority and no witness or disk on two servers, ${config.servers[1]!.name} loses every split to ${config.servers[0]!.name}, a power cut of ${config.servers[0]!.name} included: it can never take its groups over (add witness or disk)`,
+      );
+    } else {
+      warnings.push(
+        'cluster.networkPartition.method: ping alone cannot decide a split between two servers that both still reach their network (add witness or disk)',
+      );
+    }
+  }
+  return warnings;
+}
+
 /** Validates configuration text for one server: the file, and that the server is in it. */
 export function validateConfigForServer(text: string, server: string): Validation {
   const v = validateConfigText(text);
