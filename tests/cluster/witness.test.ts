@@ -64,6 +64,9 @@ t.test('an interconnect-only split between two servers: the witness picks one si
   t.same(c.emergencies(winner), [], `${winner} did not fence itself`);
   t.match(c.witnessLog, /lease granted to/, 'the witness granted the lease');
   t.match(c.witnessLog, /lease refused to/, 'and refused the other side');
+  // While the loser stays silent, the winner renews its lease (every third of the witness's 10 s).
+  await c.waitFor(`${winner} to renew its lease`, async () => c.witnessLog.includes(`lease renewed by ${winner}`), 10_000);
+  t.pass(`${winner} renewed the lease while ${loser} stayed silent`);
   const records = readRecords(probeFile);
   t.same(doubleAnswerWindows(records, { cutServer: '', cutDoneMs: Infinity }), [], 'never two servers at once');
   const after = records.filter((r) => 'answer' in r && r.answeredMs >= cutAt) as { answer: string; answeredMs: number }[];

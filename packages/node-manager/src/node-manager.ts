@@ -127,6 +127,8 @@ export class NodeManager {
   #resolveAgain = false;
   /** the generation of the configuration file installed here (`tandem config apply`); 0 when never applied */
   #generation: number;
+  /** renews an arbiter's lease while a server stays silent (docs/partition.md) */
+  #renewTimer: NodeJS.Timeout | undefined;
   /** the peers hb heard within the quorum lease at the last look (what partition resolution counts) */
   #heardRecently: string[] = [];
   /** the peers hb hears but that have been silent for the quorum lease */
@@ -265,6 +267,26 @@ export class NodeManager {
     return this.#state === 'online' || this.#state === 'suspended';
   }
 
+  /**
+   * A witness or disk lease lapses unless renewed: while a server stays silent, this side asks
+   * again every third of the lease, so that the lease never passes to a silent server that
+   * comes back; a renewal refused is a lost partition like any other.
+   */
+  #scheduleRenewal(leaseMs: number | undefined): void {
+    clearTimeout(this.#renewTimer);
+    this.#renewTimer = undefined;
+    if (leaseMs === undefined || this.#closed) return;
+    this.#renewTimer = setTimeout(
+      () => {
+        this.#renewTimer = undefined;
+        const silent = (this.#tracker.view?.servers ?? []).some((s) => !s.local && (s.state === 'offline' || this.#quiet.has(s.name)));
+        if (silent && this.#runsGroups() && !this.#fencing) this.#resolvePartition();
+      },
+      Math.max(100, Math.floor(leaseMs / 3)),
+    );
+    this.#renewTimer.unref();
+  }
+
   #onChanges(changes: StateChange[]): void {
     let lost = false;
     for (const c of changes) {
@@ -299,8 +321,9 @@ export class NodeManager {
       disk: { ttlMs: defaultDiskLeaseTtlMs(config.cluster.heartbeat.timeoutMs), settleMs: Math.min(DISK_SETTLE_MS, decisionMs / 2) },
     })
       .then((decision) => {
-        if (decision.survive) this.#ctx.log.warn(`partition resolution: this side survives: ${decision.reason}`);
-        else this.#fenceSelf(`lost network partition resolution: ${decision.reason}`);
+        if (!decision.survive) return this.#fenceSelf(`lost network partition resolution: ${decision.reason}`);
+        this.#ctx.log.warn(`partition resolution: this side survives: ${decision.reason}`);
+        this.#scheduleRenewal(decision.leaseMs);
       })
       .catch((err: unknown) => this.#fenceSelf(`network partition resolution failed: ${toTandemError(err).message}`))
       .finally(() => {
@@ -416,6 +439,7 @@ export class NodeManager {
   async stop(reason: string): Promise<void> {
     this.#closed = true;
     clearInterval(this.#guardPing);
+    clearTimeout(this.#renewTimer);
     this.#membership?.close();
     this.#hbEvents?.close();
     this.#ctx.log.info(`node manager stopping: ${reason}`);

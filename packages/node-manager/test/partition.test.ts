@@ -690,3 +690,23 @@ t.test('the disk lease gives up when the timeout leaves no room for the settle t
 t.test('the default disk lease TTL is three heartbeat timeouts', async (t) => {
   t.equal(defaultDiskLeaseTtlMs(2000), 6000);
 });
+
+t.test('the decision says how long an arbiter lease lasts, for the renewal', async (t) => {
+  const witness = await resolvePartition(
+    resolveInput({ methods: ['witness'] }),
+    fakeEffects({ witness: { result: 'granted', holder: ['s2'], expiresMs: 9000 } }).effects,
+  );
+  t.match(witness, { survive: true, leaseMs: 9000 });
+  const both = await resolvePartition(
+    resolveInput({ methods: ['witness', 'disk'] }),
+    fakeEffects({ witness: granted, disk: { result: 'held', expiresAtMs: Date.now() + 6000 } }).effects,
+  );
+  t.ok(both.leaseMs !== undefined && both.leaseMs > 5000 && both.leaseMs <= 6000, `the shorter lease: ${both.leaseMs} ms`);
+  const majority = await resolvePartition(resolveInput({ methods: ['majority'], heard: ['s1', 's2'] }), fakeEffects({}).effects);
+  t.equal(majority.leaseMs, undefined, 'majority grants no lease');
+  const refused = await resolvePartition(
+    resolveInput({ methods: ['witness'] }),
+    fakeEffects({ witness: { result: 'refused', holder: ['s1'] } }).effects,
+  );
+  t.equal(refused.leaseMs, undefined, 'a refused lease is no lease');
+});

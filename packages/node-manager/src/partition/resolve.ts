@@ -53,7 +53,10 @@ export interface ResolveInput {
  * asked last, in configuration order, and only while every method so far says survive or tie:
  * a partition that takes a lease and then loses would leave no survivor at all.
  */
-export async function resolvePartition(input: ResolveInput, effects: PartitionEffects = PARTITION_EFFECTS): Promise<PartitionDecision> {
+export async function resolvePartition(
+  input: ResolveInput,
+  effects: PartitionEffects = PARTITION_EFFECTS,
+): Promise<PartitionDecision & { leaseMs?: number | undefined }> {
   const { cluster, networkPartition: np, servers, self } = input;
   const members = partitionMembers(servers, self, input.heard);
   const deadline = performance.now() + input.timeoutMs;
@@ -77,5 +80,17 @@ export async function resolvePartition(input: ResolveInput, effects: PartitionEf
         : { result: 'unavailable', reason: 'no disk lease path is configured' };
     }
   }
-  return decidePartition({ methods: np.methods, servers, self, heard: members, checks });
+  const decision = decidePartition({ methods: np.methods, servers, self, heard: members, checks });
+  return { ...decision, leaseMs: leaseMs(checks, Date.now()) };
+}
+
+/**
+ * How long the lease an arbiter granted lasts (the shortest, when both were asked); undefined
+ * when no arbiter granted one. The survivor renews it before then while a server stays silent.
+ */
+function leaseMs(checks: PartitionChecks, nowMs: number): number | undefined {
+  const left: number[] = [];
+  if (checks.witness?.result === 'granted') left.push(checks.witness.expiresMs);
+  if (checks.disk?.result === 'held') left.push(checks.disk.expiresAtMs - nowMs);
+  return left.length > 0 ? Math.max(0, Math.min(...left)) : undefined;
 }
