@@ -16,7 +16,12 @@ const FIP = '10.71.1.203';
 const cluster = skip
   ? undefined
   : new TestCluster({
-      groups: webGroup(FIP, ['s1', 's2', 's3']),
+      // flaky cannot start on s1: its start failure's failover rung sends it on to s3.
+      groups: `${webGroup(FIP, ['s1', 's2', 's3'])}
+  - name: flaky
+    servers: [s1, s3]
+    resources:
+      - { name: flaky-r, type: exec, start: '[ "$TANDEM_SERVER_NAME" != s1 ]', onStartFailure: { retries: 0, failovers: 1, finalAction: hold } }`,
       monitors:
         '  - { name: app-alive, type: pid, target: app, interval: 500ms, recovery: { target: web, reactivations: 0, failovers: 1, finalAction: none } }',
     });
@@ -24,6 +29,19 @@ t.teardown(() => cluster?.destroy());
 t.before(async () => {
   if (!cluster) return;
   await cluster.start();
+});
+
+t.test('a group that cannot start on s1 fails over to s3 through the coordinator (the start-failure rung)', { skip }, async (t) => {
+  const c = cluster!;
+  await c.waitFor('flaky online on s3', async () => {
+    const g = (await c.status('s2')).groups.find((x: JsonGroup) => x.name === 'flaky');
+    return g?.state === 'online' && g.server === 's3';
+  });
+  t.ok(
+    c.alerts('s1').some((a) => a.id === 'TND-RC-0103' && a.message.includes('flaky-r')),
+    's1 raised the start failure',
+  );
+  t.equal((await c.status('s1')).groups.find((x: JsonGroup) => x.name === 'flaky')?.server, 's3', 's1 shows flaky on s3, not on itself');
 });
 
 t.test('--node asks another server: its status, its configuration generation', { skip }, async (t) => {

@@ -666,9 +666,10 @@ export class NodeManager {
     return group;
   }
 
-  /** An operator's command starts as OPERATOR whatever it claims; rm's recovery keeps its own cause. */
+  /** An operator's command starts as OPERATOR whatever it claims; rm's and rc's recovery keep their own cause. */
   #cause(request: Request, claimed: tandem.v1.Cause): tandem.v1.Cause {
-    return request.origin === PM2_NAMES.rm && claimed !== Cause.CAUSE_UNSPECIFIED ? claimed : Cause.CAUSE_OPERATOR;
+    const recovery = request.origin === PM2_NAMES.rm || request.origin === PM2_NAMES.rc;
+    return recovery && claimed !== Cause.CAUSE_UNSPECIFIED ? claimed : Cause.CAUSE_OPERATOR;
   }
 
   async #forwardToRc(body: RequestBody, timeoutMs: number): Promise<ReplyBody> {
@@ -686,7 +687,13 @@ export class NodeManager {
       throw new TandemError('NOT_FOUND', `group ${group.name} cannot ${verb} ${where} ${cmd.server}: no server named ${cmd.server}`);
     }
     this.#requireOnline(`group ${group.name} cannot ${verb}`);
-    const forwarded = { action: cmd.action, group: group.name, server: cmd.server, cause: this.#cause(request, cmd.cause) };
+    const forwarded = {
+      action: cmd.action,
+      group: group.name,
+      server: cmd.server,
+      cause: this.#cause(request, cmd.cause),
+      failoverLimit: cmd.failoverLimit,
+    };
     const timeoutMs = groupOperationTimeoutMs(group);
     // Several servers: the coordinator's rc plans every group operation.
     const coordinator = this.#membership ? this.#tracker.view?.coordinator : this.#ctx.server;

@@ -129,6 +129,8 @@ export class ResourceController {
   #reconcileAgain = false;
   #graceTimer: NodeJS.Timeout | undefined;
   #graceAtMs = 0;
+  /** group → failovers in a row this coordinator ordered for a start failure (the rung's limit) */
+  readonly #failoversInARow = new Map<string, number>();
 
   constructor(ctx: ControllerContext, opts: ControllerOptions = {}) {
     this.#ctx = ctx;
@@ -269,7 +271,7 @@ export class ResourceController {
     const name = g.config.name;
     const cause = causeOf(cmd.cause);
     const server = cmd.server ?? '';
-    if (this.#multi) return this.#onClusterGroup(g, verb, server, cause);
+    if (this.#multi) return this.#onClusterGroup(g, verb, server, cause, cmd.failoverLimit ?? 0);
     this.#admit(g, verb !== 'STOP');
     switch (verb) {
       case 'START': {
@@ -392,7 +394,13 @@ export class ResourceController {
   }
 
   /** A group command on the coordinator: planned with the whole cluster, carried out here and through orders. */
-  async #onClusterGroup(g: GroupRuntime, verb: 'START' | 'STOP' | 'RESTART' | 'MOVE' | 'FAILOVER', server: string, cause: StartCause) {
+  async #onClusterGroup(
+    g: GroupRuntime,
+    verb: 'START' | 'STOP' | 'RESTART' | 'MOVE' | 'FAILOVER',
+    server: string,
+    cause: StartCause,
+    failoverLimit: number,
+  ) {
     const name = g.config.name;
     this.#knownServer(server);
     const refusal = commandRefusal(this.#service, verb !== 'STOP');
@@ -417,10 +425,12 @@ export class ResourceController {
       case 'MOVE':
         event = { kind: 'move', group: name, ...(server ? { server } : {}) };
         break;
-      case 'FAILOVER':
+      case 'FAILOVER': {
         if (!here) throw new TandemError('REFUSED', `group ${name} is offline: nothing to fail over (start it instead)`);
-        event = { kind: 'failover', group: name, from: here.server };
+        const limit = failoverLimit > 0 ? failoverLimit : undefined;
+        event = { kind: 'failover', group: name, from: here.server, ...(limit !== undefined ? { limit } : {}) };
         break;
+      }
       case 'RESTART': {
         if (!here) throw new TandemError('REFUSED', `group ${name} is offline: nothing to restart (start it instead)`);
         const steps: PlanAction[] = [
@@ -433,6 +443,9 @@ export class ResourceController {
     const p = this.#clusterPlan(event);
     const problem = p.refusals[0];
     if (problem) throw new TandemError('REFUSED', problem.reason, problem.code ? { reason: problem.code } : {});
+    // Failovers in a row count for the start-failure rung's limit; an operator's command starts the count again.
+    if (cause === 'FAILOVER' && verb === 'FAILOVER') this.#failoversInARow.set(name, (this.#failoversInARow.get(name) ?? 0) + 1);
+    else if (cause === 'OPERATOR') this.#failoversInARow.delete(name);
     return ack(await this.#execute(p, cause));
   }
 
@@ -472,12 +485,11 @@ export class ResourceController {
 
   #clusterPlan(event: PlanEvent, startup = false, extra: GroupPlacement[] = []): Plan {
     const view = this.#view!;
-    return plan({
-      groups: this.#ctx.config.groups,
-      servers: plannerServers(view, startup),
-      placement: [...livePlacements(view, this.#localPlacements(), this.#settlingNow()), ...extra],
-      event,
-    });
+    const placement = [...livePlacements(view, this.#localPlacements(), this.#settlingNow()), ...extra].map((p) => ({
+      ...p,
+      failovers: this.#failoversInARow.get(p.group) ?? 0,
+    }));
+    return plan({ groups: this.#ctx.config.groups, servers: plannerServers(view, startup), placement, event });
   }
 
   /**
@@ -769,12 +781,13 @@ export class ResourceController {
     }
   }
 
-  /** Starts the named resources in the order given, skipping those whose dependencies are not online. */
-  async #startResources(g: GroupRuntime, names: string[], event: ScriptEvent): Promise<void> {
+  /**
+   * Starts the named resources in the order given, skipping those whose dependencies are not
+   * online. `waived`: resources whose failure the final action `continue` lets their dependents ignore.
+   */
+  async #startResources(g: GroupRuntime, names: string[], event: ScriptEvent, waived = new Set<string>()): Promise<void> {
     this.#phase(g, 'starting');
     g.started = true;
-    // Resources whose failure the final action `continue` lets their dependents ignore.
-    const waived = new Set<string>();
     for (const name of names) {
       const r = g.resources.get(name);
       if (!r || r.state === 'online') continue;
@@ -784,22 +797,68 @@ export class ResourceController {
         continue;
       }
       if (await this.#startWithRetries(g, r, event)) continue;
-      this.#failoverRung(g, r);
-      const action: StartFinalAction = r.config.onStartFailure.finalAction;
-      this.#ctx.log.error(`resource ${name} failed to start: final action ${action}`, { group: g.config.name, resource: name });
-      if (action === 'continue') {
-        waived.add(name);
-      } else if (action === 'stop-group') {
-        const detail = g.detail;
-        await this.#stopResources(g, [...g.order].reverse(), 'GROUPSTOP');
-        g.detail = detail;
-        return;
-      } else if (action !== 'hold') {
-        // Cluster-level: nm stops the cluster service (and will ask us to DEACTIVATE, after this operation ends).
-        this.#finalAction(action, g, r);
+      if (this.#multi && r.config.onStartFailure.failovers > 0) {
+        // The failover rung: the coordinator decides, once this operation has ended; the final
+        // action waits for its answer (it runs only when the group cannot fail over).
+        this.#askFailover(g, r, names.slice(names.indexOf(name) + 1), event, waived);
         return;
       }
+      this.#failoverRungSkipped(g, r);
+      if (!(await this.#startFinalAction(g, r, waived))) return;
     }
+  }
+
+  /** Runs a resource's start final action; true when the start goes on with the next resources. */
+  async #startFinalAction(g: GroupRuntime, r: ResourceRuntime, waived: Set<string>): Promise<boolean> {
+    const action: StartFinalAction = r.config.onStartFailure.finalAction;
+    this.#ctx.log.error(`resource ${r.config.name} failed to start: final action ${action}`, {
+      group: g.config.name,
+      resource: r.config.name,
+    });
+    if (action === 'continue') {
+      waived.add(r.config.name);
+      return true;
+    }
+    if (action === 'stop-group') {
+      const detail = g.detail;
+      await this.#stopResources(g, [...g.order].reverse(), 'GROUPSTOP');
+      g.detail = detail;
+    } else if (action !== 'hold') {
+      // Cluster-level: nm stops the cluster service (and will ask us to DEACTIVATE, after this operation ends).
+      this.#finalAction(action, g, r);
+    }
+    return false;
+  }
+
+  /**
+   * Several servers: asks the coordinator (through nm) to fail the group over, once the operation
+   * that found the failure has ended (the coordinator's stop order would meet a busy group
+   * otherwise). Refused (no other server, or the failovers in a row used up), the resource's
+   * final action runs then, and with `continue` the rest of the group starts after all.
+   */
+  #askFailover(g: GroupRuntime, r: ResourceRuntime, rest: string[], event: ScriptEvent, waived: Set<string>): void {
+    const ids = { group: g.config.name, resource: r.config.name };
+    const asked = async (): Promise<void> => {
+      const command = {
+        action: tandem.v1.GroupAction.GROUP_ACTION_FAILOVER,
+        group: g.config.name,
+        cause: tandem.v1.Cause.CAUSE_FAILOVER,
+        failoverLimit: r.config.onStartFailure.failovers,
+      };
+      try {
+        const reply = await this.#nodeManager().call({ group: command }, { timeoutMs: 2 * groupOperationTimeoutMs(g.config) });
+        this.#ctx.log.warn(
+          `group ${g.config.name} failed over after resource ${r.config.name} failed to start: ${reply.ack?.message ?? ''}`,
+          ids,
+        );
+      } catch (err) {
+        this.#ctx.log.warn(`failover of group ${g.config.name} refused: ${errorMessage(err)}`, ids);
+        await this.#operate(g, 'starting', async () => {
+          if (await this.#startFinalAction(g, r, waived)) await this.#startResources(g, rest, event, waived);
+        }).catch((e: unknown) => this.#ctx.log.error(`final action for ${r.config.name} failed: ${errorMessage(e)}`, ids));
+      }
+    };
+    void (g.current ?? Promise.resolve()).catch(() => undefined).then(asked);
   }
 
   async #startWithRetries(g: GroupRuntime, r: ResourceRuntime, event: ScriptEvent): Promise<boolean> {
@@ -829,8 +888,8 @@ export class ResourceController {
     return false;
   }
 
-  /** After a start failure: fail over when the planner finds a server; on one server it cannot, and the rung is skipped. */
-  #failoverRung(g: GroupRuntime, r: ResourceRuntime): void {
+  /** One server: the failover rung of a start failure has nowhere to go and is skipped (logged). */
+  #failoverRungSkipped(g: GroupRuntime, r: ResourceRuntime): void {
     if (r.config.onStartFailure.failovers === 0) return;
     const problem = this.#planProblem(this.#plan({ kind: 'failover', group: g.config.name, from: this.#ctx.server }));
     const reason = problem?.message ?? 'the planner found no other server';

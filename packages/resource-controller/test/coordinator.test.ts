@@ -2,7 +2,17 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { AlertLog, createLogger, EventPublisher, Ledger, RpcServer, resolvePaths, sleep, validateConfigText } from '@tandem/core';
+import {
+  AlertLog,
+  createLogger,
+  EventPublisher,
+  Ledger,
+  RpcServer,
+  TandemError,
+  resolvePaths,
+  sleep,
+  validateConfigText,
+} from '@tandem/core';
 import { decodeRequest, encodeRequest, tandem, type RequestInit } from '@tandem/protocol';
 import {
   ResourceController,
@@ -84,7 +94,11 @@ t.test('newlyOnline names the servers that came online since the last view', asy
 });
 
 /** A controller on s1 of three servers, with a stand-in node manager that records the orders it is given. */
-async function setup(t: Tap.Test, groups: string, opts: { failOrders?: boolean } = {}) {
+async function setup(
+  t: Tap.Test,
+  groups: string,
+  opts: { failOrders?: boolean; onGroup?: (cmd: tandem.v1.GroupCommand) => Promise<string> } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), 'tnd-co-'));
   const text = `
 cluster:
@@ -106,6 +120,7 @@ ${groups.replaceAll('DIR', dir)}
   const nm = new RpcServer(
     paths.rpc('nm'),
     async (request) => {
+      if (request.body === 'group' && request.group && opts.onGroup) return { ack: { message: await opts.onGroup(request.group) } };
       if (request.body !== 'order' || !request.order) throw new Error(`unexpected ${request.body}`);
       orders.push(request.order);
       if (opts.failOrders) throw new Error(`${request.order.server} is unreachable`);
@@ -369,4 +384,39 @@ t.test('a server that comes online takes back the groups that prefer it and fail
   );
   t.equal(state('db'), 'online', 'db does not fail back (autoFailback false)');
   t.match(trace(), /stop web GROUPMOVE\n$/);
+});
+
+t.test('a start failure with failovers left asks the coordinator to fail the group over, after the start has ended', async (t) => {
+  const asked: tandem.v1.GroupCommand[] = [];
+  const group = `  - name: web
+    servers: [s1, s2]
+    resources:
+      - { name: web-r, type: exec, cwd: DIR, start: 'echo "start web $TANDEM_EVENT" >> trace; exit 1', onStartFailure: { retries: 0, failovers: 1, finalAction: stop-group } }`;
+  let refuse = false;
+  const { call, state, trace } = await setup(t, group, {
+    onGroup: async (cmd) => {
+      asked.push(cmd);
+      if (refuse) throw new TandemError('REFUSED', 'group web failed over 1 times in a row (limit 1)', { reason: 'FAILOVER_LIMIT' });
+      return 'done: stop web on s1, start web on s2';
+    },
+  });
+  await call(activate);
+  await call({
+    view: view([
+      ['s1', 'online'],
+      ['s2', 'online'],
+      ['s3', 'online'],
+    ]),
+  });
+  await until('the failover request', () => asked.length === 1);
+  t.match(asked[0], { action: GroupAction.GROUP_ACTION_FAILOVER, group: 'web', cause: Cause.CAUSE_FAILOVER, failoverLimit: 1 });
+  t.not(state('web'), 'offline', 'the final action (stop-group) waits: the group may fail over');
+  t.equal(trace(), 'start web START\n');
+
+  // Refused (the failovers in a row are used up): the final action runs then.
+  refuse = true;
+  await call({ group: { action: GroupAction.GROUP_ACTION_START, group: 'web', cause: Cause.CAUSE_OPERATOR } }).catch(() => undefined);
+  await until('the second failover request', () => asked.length === 2);
+  await until('the group stopped by its final action', () => state('web') === 'offline');
+  t.pass('stop-group ran once the failover was refused');
 });
