@@ -135,10 +135,15 @@ t.test('a power cut of s1 fails the group over to s2 after the fence grace, and 
   );
 });
 
-t.test('s1 powered on again joins as a new incarnation with no groups: the group stays on s2', { skip }, async (t) => {
+t.test('s1 powered on again waits for tandem node return, then joins as a new incarnation with no groups', { skip }, async (t) => {
   const c = cluster!;
   const before = (await c.status('s2')).servers.find((s: { name: string }) => s.name === 's1')?.incarnation ?? 0;
-  await c.powerOn('s1');
+  const { returned } = await c.powerOn('s1');
+  t.ok(returned, 's1 went down without a clean stop: it stayed isolated until tandem node return');
+  t.ok(
+    c.alerts('s1').some((a) => a.id === 'TND-NM-0023'),
+    's1 said it waits for tandem node return',
+  );
   await c.waitFor('s2 to see s1 online', async () =>
     (await c.status('s2')).servers.some((s: { name: string; state: string }) => s.name === 's1' && s.state === 'online'),
   );
@@ -203,7 +208,7 @@ for (const daemon of ['rc', 'nm', 'hb', 'rm', 'md']) {
       t.ok(fencedMs < startedMs, `${active} was fenced ${startedMs - fencedMs} ms before web started on ${next}`);
       t.same(holders(c, c.servers), [next], `only ${next} holds the floating IP`);
       t.equal(await answer(c), next, `the client reaches ${next}`);
-      await c.powerOn(active);
+      t.ok((await c.powerOn(active)).returned, `${active} came back through tandem node return`);
       await c.waitFor(`${active} to see web on ${next}`, async () => (await activeServer(c, active)) === next);
     },
   );

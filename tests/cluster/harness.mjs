@@ -320,7 +320,10 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
 
   /**
    * Brings a server back after a power cut: its links up, then its pm2 and daemons started again
-   * (a new incarnation); resolves once its cluster service is online.
+   * (a new incarnation). A server that went down without a clean stop waits, isolated, for
+   * `tandem node return`: run from another server here, unless `autoReturn` is set in the
+   * configuration. Resolves once its cluster service is online, saying whether it had to return.
+   * @returns {Promise<{ returned: boolean }>}
    */
   async powerOn(server, timeoutMs = 60_000) {
     const ns = this.ns(server);
@@ -335,7 +338,32 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
     });
     const r = await this.#inNamespace(server, [PM2, 'start', ECOSYSTEM], 60_000);
     if (r.code !== 0) throw new Error(`pm2 start on ${server} failed: ${r.stderr}${r.stdout}`);
+    let state = '';
+    await this.waitFor(
+      `${server} to be isolated or online`,
+      async () => ['isolated', 'online'].includes((state = (await this.status(server)).state)),
+      timeoutMs,
+    );
+    if (state === 'online') return { returned: false };
+    const peer = this.servers.find(
+      (s) => s !== server && this.namespaces.includes(this.ns(s)) && pm2DaemonAlive(this.envs[s]?.PM2_HOME ?? ''),
+    );
+    if (!peer) throw new Error(`no server to run tandem node return ${server} from`);
+    // The peer's link must reach the returning server first.
+    let said = '';
+    await this.waitFor(
+      `tandem node return ${server} on ${peer}`,
+      async () => {
+        const back = await this.cli(peer, ['node', 'return', server]);
+        said = `${back.stdout}${back.stderr}`;
+        return back.code === 0;
+      },
+      timeoutMs,
+    ).catch((err) => {
+      throw new Error(`${err.message}: ${said.trim()}`);
+    });
     await this.waitFor(`${server} to be online`, async () => (await this.status(server)).state === 'online', timeoutMs);
+    return { returned: true };
   }
 
   /** Freezes every process of a server (SIGSTOP): the whole server stops, as a hung machine would. */

@@ -41,7 +41,15 @@ t.test('a group that cannot start on s1 fails over to s3 through the coordinator
     c.alerts('s1').some((a) => a.id === 'TND-RC-0103' && a.message.includes('flaky-r')),
     's1 raised the start failure',
   );
-  t.equal((await c.status('s1')).groups.find((x: JsonGroup) => x.name === 'flaky')?.server, 's3', 's1 shows flaky on s3, not on itself');
+  await c.waitFor(
+    's1 to see flaky on s3',
+    async () => (await c.status('s1')).groups.find((x: JsonGroup) => x.name === 'flaky')?.server === 's3',
+  );
+  t.match(
+    (await c.status('s1')).groups.find((x: JsonGroup) => x.name === 'flaky'),
+    { state: 'online', server: 's3' },
+    's1 stopped its failed start and shows flaky on s3',
+  );
 });
 
 t.test('--node asks another server: its status, its configuration generation', { skip }, async (t) => {

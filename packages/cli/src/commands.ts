@@ -114,6 +114,11 @@ export function clusterShutdown(reboot: boolean, opts: CommonOptions): Promise<v
   return operation({ cluster: { action: v1.ClusterAction.CLUSTER_ACTION_SHUTDOWN, reboot } }, 'cluster shutdown', opts);
 }
 
+/** `tandem node return NAME`: a server that went down without a clean stop, waiting isolated, rejoins. */
+export function nodeReturn(server: string, opts: CommonOptions): Promise<void> {
+  return operation({ nodeCommand: { action: v1.NodeAction.NODE_ACTION_RETURN, server } }, 'node return', opts);
+}
+
 /** `tandem node down [NAME] [--reboot]`: the server's groups move away, then it shuts down. */
 export function nodeDown(server: string | undefined, reboot: boolean, opts: CommonOptions): Promise<void> {
   return operation({ nodeCommand: { action: v1.NodeAction.NODE_ACTION_DOWN, server: server ?? '', reboot } }, 'node down', opts);

@@ -87,17 +87,24 @@ const cli = yargs(hideBin(process.argv))
       'cluster',
     ),
   )
-  .command('node', 'take a server out of the cluster', (y) =>
+  .command('node', 'take a server out of the cluster, or let one back in', (y) =>
     needsSubcommand(
-      y.command(
-        'down [name]',
-        "move the server's groups to other servers, then stop its cluster service and shut it down (default: this server)",
-        (c) =>
-          c
-            .positional('name', { type: 'string' })
-            .option('reboot', { type: 'boolean', default: false, describe: 'reboot instead of powering off' }),
-        async (a) => run.nodeDown(a.name, a.reboot, nm(a)),
-      ),
+      y
+        .command(
+          'down [name]',
+          "move the server's groups to other servers, then stop its cluster service and shut it down (default: this server)",
+          (c) =>
+            c
+              .positional('name', { type: 'string' })
+              .option('reboot', { type: 'boolean', default: false, describe: 'reboot instead of powering off' }),
+          async (a) => run.nodeDown(a.name, a.reboot, nm(a)),
+        )
+        .command(
+          'return <name>',
+          'let a server that went down without a clean stop (and waits, isolated) rejoin the cluster',
+          (c) => c.positional('name', { type: 'string', demandOption: true }),
+          async (a) => run.nodeReturn(a.name, nm(a)),
+        ),
       'node',
     ),
   )

@@ -98,3 +98,4 @@ export {
   type ChangeLevel,
   type ConfigDiff,
 } from './config-distribution.js';
+export { lifePath, markLife, previousLife, type PreviousLife } from './return-state.js';

@@ -29,10 +29,11 @@ import {
 } from '@tandem/core';
 import { clusterStatusToJson, v1, type Request, type RequestInit, type tandem } from '@tandem/protocol';
 import { collectLogs, defaultArchivePath } from './logs-collect.js';
-import { ClusterViewTracker, declaredDownBy, sameView, type ClusterView, type StateChange } from './cluster-view.js';
+import { ClusterViewTracker, declaredDownBy, sameView, type ClusterView, type StateChange, type ViewInput } from './cluster-view.js';
 import { Membership, type LocalMembership } from './membership/membership.js';
 import { DISK_SETTLE_MS, defaultDiskLeaseTtlMs, resolvePartition } from './partition/index.js';
 import { diffConfigs, installConfig, nextGeneration, readGeneration } from './config-distribution.js';
+import { markLife, previousLife } from './return-state.js';
 import type { PeerView } from './membership/table.js';
 import { decideReboot, loadRebootHistory, rebootHistoryPath, saveRebootHistory, type RebootDecision } from './reboot-limit.js';
 import { canTransition, clusterTransition, type ClusterCommandName, type ServiceState } from './service-state.js';
@@ -127,6 +128,8 @@ export class NodeManager {
   #resolveAgain = false;
   /** the generation of the configuration file installed here (`tandem config apply`); 0 when never applied */
   #generation: number;
+  /** set while this server waits, isolated, for `tandem node return` (its previous life did not stop cleanly) */
+  #awaitingReturn: (() => void) | undefined;
   /** renews an arbiter's lease while a server stays silent (docs/partition.md) */
   #renewTimer: NodeJS.Timeout | undefined;
   /** the peers hb heard within the quorum lease at the last look (what partition resolution counts) */
@@ -202,26 +205,29 @@ export class NodeManager {
     const own = heard?.find((s) => s.local);
     if (own?.incarnation) this.#incarnation = own.incarnation;
     const localGroups = (local?.groups ?? []).filter((g) => g.state !== 'offline').map((g) => ({ group: g.name, state: g.state }));
-    const { view, changes } = this.#tracker.update(
-      {
-        servers: config.servers.map((s) => s.name),
-        self: server,
-        selfState: this.#fencing ? 'isolated' : this.#state,
-        undecided: this.#resolving !== undefined,
-        selfIncarnation: this.#incarnation,
-        localGroups,
-        heard: heard?.map((h) => ({ name: h.name, state: h.state, incarnation: h.incarnation })),
-        peers: this.peers(),
-        startupDone: local?.startupDone ?? false,
-      },
-      Date.now(),
-    );
+    const input = (): ViewInput => ({
+      servers: config.servers.map((s) => s.name),
+      self: server,
+      selfState: this.#fencing || this.#awaitingReturn ? 'isolated' : this.#state,
+      undecided: this.#resolving !== undefined,
+      selfIncarnation: this.#incarnation,
+      localGroups,
+      heard: heard?.map((h) => ({ name: h.name, state: h.state, incarnation: h.incarnation })),
+      peers: this.peers(),
+      startupDone: local?.startupDone ?? false,
+    });
+    const first = this.#tracker.update(input(), Date.now());
+    const changes = first.changes;
+    let view = first.view;
+    const deciding = this.#resolving;
     if (heard) this.#noteQuiet(heard);
     this.#onChanges(changes);
+    // A decision started by what this exchange found: rc must not act on a coordinator meanwhile.
+    if (this.#resolving !== deciding || this.#fencing) view = this.#tracker.update(input(), Date.now()).view;
     await this.#pushView(view);
     return {
       incarnation: this.#incarnation,
-      state: this.#fencing ? 'isolated' : this.#state,
+      state: this.#fencing || this.#awaitingReturn ? 'isolated' : this.#state,
       hears: (heard ?? []).filter((s) => !s.local && s.state === 'online').map((s) => s.name),
       groups: localGroups,
       down: this.#tracker.declaredDown(),
@@ -282,7 +288,7 @@ export class NodeManager {
         const silent = (this.#tracker.view?.servers ?? []).some((s) => !s.local && (s.state === 'offline' || this.#quiet.has(s.name)));
         if (silent && this.#runsGroups() && !this.#fencing) this.#resolvePartition();
       },
-      Math.max(100, Math.floor(leaseMs / 3)),
+      Math.min(2 ** 31 - 1, Math.max(100, Math.floor(leaseMs / 3))),
     );
     this.#renewTimer.unref();
   }
@@ -410,6 +416,8 @@ export class NodeManager {
     const message = `this server fences itself: ${reason}`;
     this.#ctx.alerts.raise('TND-NM-0021', message);
     this.#ctx.log.error(message);
+    // rc and the peers learn at once that this server is isolated (no coordinator here any more).
+    this.#membership?.refresh();
     void this.#requestEmergency(v1.FinalActionRequest.create({ action: 'emergency', reason: message, source: 'tandem-nm' })).catch(
       (err: unknown) => this.#ctx.log.error(`emergency not handed over: ${toTandemError(err).message}`),
     );
@@ -423,10 +431,12 @@ export class NodeManager {
   async startup(): Promise<void> {
     try {
       await this.#waitForDaemons(['rc', 'rm']);
+      await this.#waitForReturn();
       await this.#waitForServers();
       await this.#serial(async () => {
         await this.#activate(Cause.CAUSE_STARTUP);
         this.#enter('online', 'TND-NM-0001', 'cluster service started');
+        markLife(this.#ctx.paths.state, true);
       });
     } catch (err) {
       if (this.#closed || this.#state !== 'starting') return;
@@ -438,6 +448,10 @@ export class NodeManager {
 
   async stop(reason: string): Promise<void> {
     this.#closed = true;
+    // An orderly stop: the next start rejoins by itself. (A fence or a crash never gets here.)
+    // A server fencing itself (stop-services stops the daemons in order) did not stop cleanly.
+    if (this.#state !== 'starting' && !this.#fencing) markLife(this.#ctx.paths.state, false);
+    this.#awaitingReturn?.();
     clearInterval(this.#guardPing);
     clearTimeout(this.#renewTimer);
     this.#membership?.close();
@@ -483,7 +497,7 @@ export class NodeManager {
       {
         cluster: ctx.config.cluster.name,
         server: ctx.server,
-        state: this.#state,
+        state: this.#awaitingReturn ? 'isolated' : this.#state,
         servers: ctx.config.servers.map((s) => s.name),
         peers: this.peers(),
         remoteGroups: (this.#tracker.view?.servers ?? [])
@@ -632,9 +646,12 @@ export class NodeManager {
    * (SERVERSHUTDOWN), then the server stops its cluster service and shuts down.
    */
   async #nodeCommand(cmd: tandem.v1.NodeCommand): Promise<ReplyBody> {
-    if (cmd.action !== NodeAction.NODE_ACTION_DOWN) throw new TandemError('BAD_REQUEST', 'node command without a valid action');
+    if (cmd.action !== NodeAction.NODE_ACTION_DOWN && cmd.action !== NodeAction.NODE_ACTION_RETURN) {
+      throw new TandemError('BAD_REQUEST', 'node command without a valid action');
+    }
     const target = cmd.server || this.#ctx.server;
     if (!this.#ctx.config.servers.some((s) => s.name === target)) throw new TandemError('NOT_FOUND', `no server named ${target}`);
+    if (cmd.action === NodeAction.NODE_ACTION_RETURN) return this.#nodeReturn(target);
     if (!this.#membership)
       throw new TandemError('REFUSED', `node down needs another server to take the groups over: this cluster has one server`);
     this.#requireOnline(`node ${target} cannot go down`);
@@ -652,6 +669,20 @@ export class NodeManager {
         ? await this.#shutdownHere(cmd.reboot)
         : ((await this.#membership.call(target, { node: target, cluster: down }, timeoutMs)).ack?.message ?? 'done');
     return { ack: { message: `${moved.ack?.message ?? 'groups moved'}; ${target}: ${stopped}` } };
+  }
+
+  /** `tandem node return NAME`: the server, waiting isolated since a start after an unclean stop, rejoins. */
+  async #nodeReturn(target: string): Promise<ReplyBody> {
+    if (target !== this.#ctx.server) {
+      if (!this.#membership) throw new TandemError('UNAVAILABLE', `${target} cannot be reached from ${this.#ctx.server}`);
+      const body = { node: target, nodeCommand: { action: NodeAction.NODE_ACTION_RETURN, server: target } };
+      const reply = await this.#membership.call(target, body, SHORT_TIMEOUT_MS);
+      return { ack: { message: reply.ack?.message ?? `${target} returns` } };
+    }
+    const resume = this.#awaitingReturn;
+    if (!resume) throw new TandemError('REFUSED', `${target} is not waiting to return: it is ${this.#state}`);
+    resume();
+    return { ack: { message: `${target} returns to the cluster: it joins with no groups` } };
   }
 
   /** Group and resource commands need a running cluster service. */
@@ -1001,6 +1032,24 @@ export class NodeManager {
       }
       await sleep(STARTUP_POLL_MS);
     }
+  }
+
+  /**
+   * Several servers, `cluster.autoReturn` off, and the previous life of this server did not stop
+   * cleanly (a power cut, a crash, a fence): it stays isolated — hb and the node manager link run,
+   * nothing is started — until an operator runs `tandem node return NAME` (DESIGN.md 4).
+   */
+  async #waitForReturn(): Promise<void> {
+    const { config, server, paths, alerts } = this.#ctx;
+    if (config.servers.length <= 1 || config.cluster.autoReturn || previousLife(paths.state) !== 'unclean') return;
+    alerts.raise(
+      'TND-NM-0023',
+      `${server} went down without a clean stop: it stays out of the cluster until \`tandem node return ${server}\` (or set cluster.autoReturn)`,
+    );
+    await new Promise<void>((resolve) => (this.#awaitingReturn = resolve));
+    this.#awaitingReturn = undefined;
+    if (this.#closed) throw new TandemError('UNAVAILABLE', 'tandem-nm is stopping');
+    this.#ctx.log.warn(`${server} returns to the cluster`);
   }
 
   /** One server sees every server at once; otherwise wait until hb hears them all or the startup wait ends. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -21,6 +21,9 @@ import {
 } from '@tandem/core';
 import {
   NodeManager,
+  lifePath,
+  markLife,
+  previousLife,
   PEER_DAEMONS,
   gatherStatus,
   loadRebootHistory,
@@ -407,4 +410,16 @@ t.test('node down and --node name servers of the configuration; node down needs 
   });
   await t.rejects(nm.handle(request('cli', { nodeCommand: {} })), { code: 'BAD_REQUEST' });
   t.equal(nm.state, 'online', 'nothing changed');
+});
+
+t.test('the previous life: none, clean after an orderly stop, unclean after anything else', async (t) => {
+  const { paths } = setupHome(t);
+  mkdirSync(paths.state, { recursive: true });
+  t.equal(previousLife(paths.state), 'none', 'a first start');
+  markLife(paths.state, true);
+  t.equal(previousLife(paths.state), 'unclean', 'running when the process went away: a crash, a fence, a power cut');
+  markLife(paths.state, false);
+  t.equal(previousLife(paths.state), 'clean');
+  writeFileSync(lifePath(paths.state), 'garbage');
+  t.equal(previousLife(paths.state), 'unclean', 'a record that cannot be read is not taken for a clean stop');
 });

@@ -27,8 +27,12 @@ export interface Settling {
   state: string;
 }
 
-/** States of a server that holds nothing any more (it is down, or fencing itself). */
-export const GONE: ReadonlySet<string> = new Set(['offline', 'isolated']);
+/**
+ * A server that holds nothing any more: not heard on any path. A server that is `isolated` but
+ * still heard (fencing itself) still holds its groups until it is gone: nothing of it may start
+ * elsewhere before then.
+ */
+export const GONE: ReadonlySet<string> = new Set(['offline']);
 /** States of a server whose groups are not known yet: startup waits for them. */
 const UNSETTLED: ReadonlySet<string> = new Set(['starting', 'unknown']);
 

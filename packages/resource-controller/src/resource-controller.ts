@@ -124,6 +124,11 @@ export class ResourceController {
   #activatedMs = 0;
   /** coordinator work runs one pass at a time; a pass asked for meanwhile runs after it */
   #reconciling: Promise<void> | undefined;
+  /**
+   * Every plan of this coordinator (its own passes, group commands, node down) is made and carried
+   * out one after the other: a plan sees the outcome of the one before, never a group half-placed.
+   */
+  #planTail: Promise<unknown> = Promise.resolve();
   /** the view of the last coordinator pass: which servers came online since */
   #coordinatedView: View | undefined;
   #reconcileAgain = false;
@@ -168,7 +173,7 @@ export class ResourceController {
       case 'order':
         return this.#onOrder(request.order ?? {});
       case 'nodeCommand':
-        return this.#onNodeDown(request.nodeCommand ?? {});
+        return this.#planned(() => this.#onNodeDown(request.nodeCommand ?? {}));
       case 'service':
         return this.#onService(request.service ?? {});
       case 'group':
@@ -271,7 +276,7 @@ export class ResourceController {
     const name = g.config.name;
     const cause = causeOf(cmd.cause);
     const server = cmd.server ?? '';
-    if (this.#multi) return this.#onClusterGroup(g, verb, server, cause, cmd.failoverLimit ?? 0);
+    if (this.#multi) return this.#planned(() => this.#onClusterGroup(g, verb, server, cause, cmd.failoverLimit ?? 0));
     this.#admit(g, verb !== 'STOP');
     switch (verb) {
       case 'START': {
@@ -469,6 +474,12 @@ export class ResourceController {
     return ack([done, ...refused].join('; '));
   }
 
+  #planned<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#planTail.then(work);
+    this.#planTail = run.catch(() => undefined);
+    return run;
+  }
+
   #localPlacements(): GroupPlacement[] {
     return [...this.#groups.values()].map((g) => {
       const state = this.#state(g);
@@ -565,7 +576,7 @@ export class ResourceController {
       this.#reconcileAgain = true;
       return;
     }
-    this.#reconciling = this.#coordinate()
+    this.#reconciling = this.#planned(() => this.#coordinate())
       .catch((err: unknown) => void this.#ctx.log.error(`coordinator: ${errorMessage(err)}`))
       .finally(() => {
         this.#reconciling = undefined;

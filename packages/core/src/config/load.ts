@@ -398,6 +398,7 @@ function normalise(raw: Raw): Config {
       },
       stallLimitMs: c['stallLimit'] !== undefined ? parseDuration(c['stallLimit']) : Math.floor(timeoutMs / 2),
       startupWaitMs: parseDuration(c['startupWait']),
+      autoReturn: c['autoReturn'] === true,
       rebootLimit: { max: c['rebootLimit'].max, resetAfterMs: parseDuration(c['rebootLimit'].resetAfter) },
     },
     servers: raw.servers.map((s) => ({ name: s.name, interconnects: s.interconnects, ...(s.publicKey ? { publicKey: s.publicKey } : {}) })),

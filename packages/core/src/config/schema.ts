@@ -203,6 +203,8 @@ export const CONFIG_SCHEMA = {
         },
         stallLimit: duration,
         startupWait: { ...duration, default: '5m' },
+        /** a server that went down without a clean stop rejoins by itself (true) or waits for `tandem node return` */
+        autoReturn: { type: 'boolean', default: false },
         rebootLimit: {
           type: 'object',
           additionalProperties: false,

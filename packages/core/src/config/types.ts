@@ -114,6 +114,8 @@ export interface Config {
     /** a daemon silent or late this long is treated as crashed */
     stallLimitMs: number;
     startupWaitMs: number;
+    /** a server that went down without a clean stop rejoins by itself, instead of waiting for `tandem node return` */
+    autoReturn: boolean;
     rebootLimit: { max: number; resetAfterMs: number };
   };
   servers: ServerConfig[];
