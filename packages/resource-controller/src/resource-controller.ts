@@ -134,6 +134,10 @@ export class ResourceController {
   #reconcileAgain = false;
   #graceTimer: NodeJS.Timeout | undefined;
   #graceAtMs = 0;
+  /** server → its incarnation and groups in the last view (a restart changes the incarnation) */
+  readonly #lives = new Map<string, { incarnation: number; state: string; groups: { group: string; state: string }[] }>();
+  /** servers seen restarting (a new incarnation) with the groups their previous life reported, for the coordinator */
+  readonly #restarted: { server: string; incarnation: number; groups: { group: string; state: string }[] }[] = [];
   /** group → failovers in a row this coordinator ordered for a start failure (the rung's limit) */
   readonly #failoversInARow = new Map<string, number>();
 
@@ -369,6 +373,15 @@ export class ResourceController {
     }
     this.#view = { servers, coordinator: v.coordinator ?? '', startupDone: v.startupDone ?? false };
     if (this.#view.startupDone) this.#startupDone = true;
+    for (const s of servers) {
+      const before = this.#lives.get(s.name);
+      this.#lives.set(s.name, { incarnation: s.incarnation, state: s.state, groups: s.groups });
+      // Seen down first, its groups are the server-down pass's (below, in #coordinate).
+      if (s.local || !before || GONE.has(before.state) || before.incarnation === 0 || s.incarnation === 0) continue;
+      if (s.incarnation !== before.incarnation && before.groups.length > 0) {
+        this.#restarted.push({ server: s.name, incarnation: before.incarnation, groups: before.groups });
+      }
+    }
     this.#reconcile();
     return ack(`view taken: coordinator ${this.#view.coordinator || 'none'}`);
   }
@@ -611,6 +624,16 @@ export class ResourceController {
         this.#ctx.log.warn(`startup: ${r.reason}`, { group: r.group });
       }
       await this.#executeLogged(p, 'STARTUP', 'startup');
+    }
+    // A server that restarted faster than the heartbeat timeout was never seen down: the groups
+    // its previous life reported died with it (its emergency, or the power cut) and go elsewhere.
+    for (const { server, incarnation, groups } of this.#restarted.splice(0)) {
+      const held = new Set(livePlacements(view, this.#localPlacements(), this.#settlingNow()).map((p) => p.group));
+      const lost = groups.filter((g) => !held.has(g.group)).map((g) => ({ group: g.group, state: g.state, server }));
+      if (lost.length === 0) continue;
+      const p = this.#clusterPlan({ kind: 'server-down', server }, false, lost);
+      for (const r of p.refusals) this.#ctx.log.warn(`${server} restarted: ${r.reason}`, { group: r.group });
+      await this.#executeLogged(p, 'FAILOVER', `${server} restarted (its incarnation ${incarnation} is gone)`);
     }
     for (const dead of view.servers.filter((s) => !s.local && GONE.has(s.state))) {
       const key = `${dead.name}@${dead.sinceMs}`;

@@ -420,3 +420,28 @@ t.test('a start failure with failovers left asks the coordinator to fail the gro
   await until('the group stopped by its final action', () => state('web') === 'offline');
   t.pass('stop-group ran once the failover was refused');
 });
+
+t.test('a server that restarted faster than the heartbeat timeout: the groups of its previous life start elsewhere', async (t) => {
+  const { call, state, trace } = await setup(t, traced('db', 's2, s1'));
+  await call(activate);
+  const running = view([
+    ['s1', 'online'],
+    ['s2', 'online', [{ group: 'db', state: 'online' }]],
+    ['s3', 'online'],
+  ]);
+  running.startupDone = true;
+  await call({ view: running });
+  await sleep(100);
+  t.equal(state('db'), 'offline', 'db runs on s2');
+  // s2 is heard again at once, as a new life that runs nothing (never offline in between).
+  const reborn = view([
+    ['s1', 'online'],
+    ['s2', 'isolated'],
+    ['s3', 'online'],
+  ]);
+  reborn.startupDone = true;
+  reborn.servers![1]!.incarnation = 2;
+  await call({ view: reborn });
+  await until('db online here', () => state('db') === 'online');
+  t.equal(trace(), 'start db FAILOVER\n');
+});
