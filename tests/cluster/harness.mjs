@@ -21,6 +21,10 @@ const PM2 = join(ROOT, 'node_modules/.bin/pm2');
 const CLI = join(ROOT, 'packages/cli/dist/main.js');
 const ECOSYSTEM = join(ROOT, 'ecosystem.config.js');
 
+/** tap's `skip` for every cluster scenario: they need root (network namespaces and bridges). */
+export const ROOT_ONLY =
+  process.getuid?.() !== 0 ? 'the cluster tests need root (network namespaces and bridges): run them as root, as CI does' : false;
+
 /** The application's port inside each server namespace (every namespace has its own ports). */
 export const APP_PORT = 38080;
 const HEARTBEAT_PORT = 39102;

@@ -3,10 +3,9 @@
 // server offline for the others. Failover does not exist yet: the group is bound to s1 and
 // these scenarios assert it is never touched.
 import t, { type Test } from 'tap';
-import { TestCluster, namespacePids } from './harness.mjs';
+import { ROOT_ONLY, TestCluster, namespacePids } from './harness.mjs';
 
-const skip =
-  process.getuid?.() !== 0 ? 'the cluster tests need root (network namespaces and bridges): run them as root, as CI does' : false;
+const skip = ROOT_ONLY;
 
 const cluster = skip ? undefined : new TestCluster();
 t.teardown(() => cluster?.destroy());

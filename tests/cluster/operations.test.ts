@@ -5,11 +5,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { TestCluster } from './harness.mjs';
+import { ROOT_ONLY, TestCluster } from './harness.mjs';
 import { webGroup, webOnlineOn, type JsonGroup } from './web.js';
 
-const skip =
-  process.getuid?.() !== 0 ? 'the cluster tests need root (network namespaces and bridges): run them as root, as CI does' : false;
+const skip = ROOT_ONLY;
 
 const FIP = '10.71.1.203';
 

@@ -55,11 +55,12 @@ export function firstAnswerFromOther(records, { cutServer, cutMs }) {
  * answers from the cut server once the cut is complete (`cutDoneMs`: its links are down by then;
  * an answer in flight while the cut was running is not counted). Overlapping or touching
  * (within `tickMs`) windows are merged.
+ * Without a cut server, only answers from two servers within a tick count.
  * @param {ProbeRecord[]} records
- * @param {{ cutServer: string, cutDoneMs: number, tickMs?: number }} opts
+ * @param {{ cutServer?: string, cutDoneMs?: number, tickMs?: number }} [opts]
  * @returns {DoubleAnswerWindow[]}
  */
-export function doubleAnswerWindows(records, { cutServer, cutDoneMs, tickMs = PROBE_INTERVAL_MS }) {
+export function doubleAnswerWindows(records, { cutServer, cutDoneMs = Infinity, tickMs = PROBE_INTERVAL_MS } = {}) {
   const answers = records.filter(isAnswer).sort((a, b) => a.answeredMs - b.answeredMs);
   /** @type {DoubleAnswerWindow[]} */
   const found = [];
@@ -89,6 +90,24 @@ export function doubleAnswerWindows(records, { cutServer, cutDoneMs, tickMs = PR
     } else merged.push({ ...w, servers: [...new Set(w.servers)].sort() });
   }
   return merged;
+}
+
+/**
+ * Whether the address went from one server to the other cleanly, as the client saw it since
+ * `sinceMs`: every answer of `from` came before the first answer of `to`, and `to` answered.
+ * @param {ProbeRecord[]} records
+ * @param {{ from: string, to: string, sinceMs: number }} move
+ * @returns {{ clean: boolean, lastFromMs: number | undefined, firstToMs: number | undefined }} times relative to sinceMs
+ */
+export function handover(records, { from, to, sinceMs }) {
+  const since = records.filter(isAnswer).filter((r) => r.answeredMs >= sinceMs);
+  const last = Math.max(-Infinity, ...since.filter((r) => r.answer === from).map((r) => r.answeredMs));
+  const first = Math.min(Infinity, ...since.filter((r) => r.answer === to).map((r) => r.answeredMs));
+  return {
+    clean: Number.isFinite(first) && last < first,
+    lastFromMs: Number.isFinite(last) ? last - sinceMs : undefined,
+    firstToMs: Number.isFinite(first) ? first - sinceMs : undefined,
+  };
 }
 
 /**

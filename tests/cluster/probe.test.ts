@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { analyseFailover, doubleAnswerWindows, firstAnswerFromOther, parseRecords, readRecords } from './probe.mjs';
+import { analyseFailover, doubleAnswerWindows, firstAnswerFromOther, handover, parseRecords, readRecords } from './probe.mjs';
 
 /** An answer from `answer` at `answeredMs`, sent 2 ms before. */
 const a = (answeredMs: number, answer: string) => ({ seq: 0, sentMs: answeredMs - 2, answeredMs, answer });
@@ -141,4 +141,22 @@ t.test('the probe records answers every tick and failures once the server is gon
   const sent = records.map((r) => r.sentMs).sort((x, y) => x - y);
   const gaps = sent.slice(1).map((s, i) => s - (sent[i] ?? 0));
   t.comment(`median gap between requests: ${gaps.sort((x, y) => x - y)[Math.floor(gaps.length / 2)]?.toFixed(1)} ms`);
+});
+
+t.test('handover: every answer of the old server before the first of the new one, counted from the fault', async (t) => {
+  const clean = [a(900, 's1'), a(1010, 's1'), a(1200, 's2'), a(1220, 's2')];
+  t.same(handover(clean, { from: 's1', to: 's2', sinceMs: 1000 }), { clean: true, lastFromMs: 10, firstToMs: 200 });
+  const overlapping = [...clean, a(1300, 's1')];
+  t.match(handover(overlapping, { from: 's1', to: 's2', sinceMs: 1000 }), { clean: false, lastFromMs: 300 }, 's1 answered after s2');
+  t.same(
+    handover([a(1010, 's1')], { from: 's1', to: 's2', sinceMs: 1000 }),
+    { clean: false, lastFromMs: 10, firstToMs: undefined },
+    's2 never answered',
+  );
+  t.same(
+    handover([a(1200, 's2')], { from: 's1', to: 's2', sinceMs: 1000 }),
+    { clean: true, lastFromMs: undefined, firstToMs: 200 },
+    's1 silent since the fault',
+  );
+  t.same(doubleAnswerWindows([a(1000, 's1'), a(1010, 's2')]).length, 1, 'without a cut server, two servers within a tick still count');
 });

@@ -16,17 +16,20 @@ export function parseResourceRef(name: string, group: string | undefined): { gro
   return { group, resource: name };
 }
 
-/** `--interval 1s` → 1000; at least 100 ms so a watch cannot flood tandem-nm. */
-export function parseInterval(text: string): number {
+/** A duration option (`--ttl 30s` → 30000), at least 100 ms; a usage error names the option. */
+export function parseDurationOption(option: string, text: string): number {
   let ms: number;
   try {
     ms = parseDuration(text);
   } catch {
-    throw new UsageError(`--interval ${text}: expected a duration like 500ms, 2s or 1m`);
+    throw new UsageError(`--${option} ${text}: expected a duration like 500ms, 2s or 1m`);
   }
-  if (ms < 100) throw new UsageError(`--interval ${text}: must be at least 100ms`);
+  if (ms < 100) throw new UsageError(`--${option} ${text}: must be at least 100ms`);
   return ms;
 }
+
+/** `--interval 1s` → 1000; at least 100 ms so a watch cannot flood tandem-nm. */
+export const parseInterval = (text: string): number => parseDurationOption('interval', text);
 
 /** Server names as cluster.yaml allows them. */
 const SERVER_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,62}$/;

@@ -5,7 +5,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { TandemError, formatDuration, parseDuration } from '@tandem/core';
+import { TandemError, formatDuration } from '@tandem/core';
+import { parseDurationOption } from './args.js';
 import { UsageError } from './errors.js';
 
 /** A lease request, as tandem-nm sends it (`askWitness` in @tandem/node-manager). */
@@ -52,16 +53,7 @@ export function parseWitnessPort(port: number): number {
 }
 
 /** `--ttl 30s` → 30000; at least 100 ms. */
-export function parseWitnessTtl(text: string): number {
-  let ms: number;
-  try {
-    ms = parseDuration(text);
-  } catch {
-    throw new UsageError(`--ttl ${text}: expected a duration like 500ms, 30s or 1m`);
-  }
-  if (ms < 100) throw new UsageError(`--ttl ${text}: must be at least 100ms`);
-  return ms;
-}
+export const parseWitnessTtl = (text: string): number => parseDurationOption('ttl', text);
 
 const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME_CHARS;
 

@@ -32,7 +32,7 @@ export interface Settling {
  * still heard (fencing itself) still holds its groups until it is gone: nothing of it may start
  * elsewhere before then.
  */
-export const GONE: ReadonlySet<string> = new Set(['offline']);
+export const isDown = (state: string): boolean => state === 'offline';
 /** States of a server whose groups are not known yet: startup waits for them. */
 const UNSETTLED: ReadonlySet<string> = new Set(['starting', 'unknown']);
 
@@ -54,7 +54,7 @@ export function settled(view: View): boolean {
 export function livePlacements(view: View, local: GroupPlacement[], settling: Map<string, Settling>): GroupPlacement[] {
   const out = new Map<string, GroupPlacement>();
   for (const s of view.servers) {
-    if (s.local || GONE.has(s.state)) continue;
+    if (s.local || isDown(s.state)) continue;
     for (const g of s.groups) out.set(g.group, { group: g.group, state: g.state, server: s.name });
   }
   for (const p of local) if (p.state !== 'offline') out.set(p.group, p);

@@ -5,7 +5,7 @@
  */
 export { plan } from './planner/index.js';
 export {
-  GONE,
+  isDown,
   livePlacements,
   newlyOnline,
   orphans,

@@ -23,7 +23,7 @@ import { createDriver } from './drivers/index.js';
 import { dependenciesOf, dependentsOf, startOrder } from './groups/dependencies.js';
 import { groupState, type GroupOperation, type GroupState, type ResourceState } from './groups/states.js';
 import { LastStartStore } from './last-start.js';
-import { GONE, livePlacements, newlyOnline, orphans, plannerServers, settled, type Settling, type View } from './coordinator.js';
+import { isDown, livePlacements, newlyOnline, orphans, plannerServers, settled, type Settling, type View } from './coordinator.js';
 import { plan, type GroupPlacement, type Plan, type PlanAction, type PlanEvent } from './planner/index.js';
 import {
   STOP_FACTORS,
@@ -377,7 +377,7 @@ export class ResourceController {
       const before = this.#lives.get(s.name);
       this.#lives.set(s.name, { incarnation: s.incarnation, state: s.state, groups: s.groups });
       // Seen down first, its groups are the server-down pass's (below, in #coordinate).
-      if (s.local || !before || GONE.has(before.state) || before.incarnation === 0 || s.incarnation === 0) continue;
+      if (s.local || !before || isDown(before.state) || before.incarnation === 0 || s.incarnation === 0) continue;
       if (s.incarnation !== before.incarnation && before.groups.length > 0) {
         this.#restarted.push({ server: s.name, incarnation: before.incarnation, groups: before.groups });
       }
@@ -635,7 +635,7 @@ export class ResourceController {
       for (const r of p.refusals) this.#ctx.log.warn(`${server} restarted: ${r.reason}`, { group: r.group });
       await this.#executeLogged(p, 'FAILOVER', `${server} restarted (its incarnation ${incarnation} is gone)`);
     }
-    for (const dead of view.servers.filter((s) => !s.local && GONE.has(s.state))) {
+    for (const dead of view.servers.filter((s) => !s.local && isDown(s.state))) {
       const key = `${dead.name}@${dead.sinceMs}`;
       if (this.#handledDown.has(key)) continue;
       const lost = orphans(view, dead, livePlacements(view, this.#localPlacements(), this.#settlingNow()));

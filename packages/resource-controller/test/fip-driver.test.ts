@@ -61,6 +61,16 @@ function namespace(t: Fixture): { name: string; run: (...argv: string[]) => stri
   return { name, run };
 }
 
+/** Two namespaces joined by one link, both ends up: v0 in `a`, v1 in `b` (another host on the link). */
+function linkedPair(t: Fixture): { a: ReturnType<typeof namespace>; b: ReturnType<typeof namespace> } {
+  const a = namespace(t);
+  const b = namespace(t);
+  a.run('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1', 'netns', b.name);
+  a.run('ip', 'link', 'set', 'v0', 'up');
+  b.run('ip', 'link', 'set', 'v1', 'up');
+  return { a, b };
+}
+
 /** A temp dir for the ledger and the resource log. */
 function workDir(t: Fixture): string {
   const dir = mkdtempSync('/tmp/tnd-fip.');
@@ -163,12 +173,8 @@ if (process.getuid?.() !== 0) {
   });
 
   t.test('start refuses an address another host on the link already answers for', async (t) => {
-    const a = namespace(t);
-    const b = namespace(t);
     // One link between two namespaces; the peer holds the address.
-    a.run('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1', 'netns', b.name);
-    a.run('ip', 'link', 'set', 'v0', 'up');
-    b.run('ip', 'link', 'set', 'v1', 'up');
+    const { a, b } = linkedPair(t);
     b.run('ip', 'addr', 'add', '10.0.0.100/24', 'dev', 'v1');
     const dir = workDir(t);
 
@@ -194,11 +200,7 @@ if (process.getuid?.() !== 0) {
   });
 
   t.test('a failover start waits while the server it fails over from still answers for the address', async (t) => {
-    const a = namespace(t);
-    const b = namespace(t);
-    a.run('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1', 'netns', b.name);
-    a.run('ip', 'link', 'set', 'v0', 'up');
-    b.run('ip', 'link', 'set', 'v1', 'up');
+    const { a, b } = linkedPair(t);
     b.run('ip', 'addr', 'add', '10.0.0.100/24', 'dev', 'v1');
     const dir = workDir(t);
     // The old holder (frozen, its kernel still answering ARP) releases the address after a while.
@@ -214,12 +216,8 @@ if (process.getuid?.() !== 0) {
   });
 
   t.test('with nobody answering, start waits duplicateWait for an answer, then kills arping and adds the address', async (t) => {
-    const a = namespace(t);
-    const b = namespace(t);
     // The peer is up and answers ARP for its own address, but not for the floating one.
-    a.run('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1', 'netns', b.name);
-    a.run('ip', 'link', 'set', 'v0', 'up');
-    b.run('ip', 'link', 'set', 'v1', 'up');
+    const { a, b } = linkedPair(t);
     b.run('ip', 'addr', 'add', '10.0.0.1/24', 'dev', 'v1');
     const dir = workDir(t);
 

@@ -33,7 +33,7 @@ export interface LocalMembership {
 export interface LinkHandlers {
   /** a checked membership from `from`, request or reply */
   heard?: (from: string, m: tandem.v1.Membership) => void;
-  /** any other request a peer sends; `from` is the server it claims to be (checked against the configuration) */
+  /** any other request a peer's node manager sends (orders, forwarded commands); CURVE and the ZAP allow-list admitted the peer */
   request?: (request: tandem.v1.Request) => Promise<Awaited<ReturnType<RpcHandler>>>;
 }
 

@@ -59,6 +59,9 @@ export interface PartitionDecision {
   perMethod: MethodVerdict[];
 }
 
+/** A lease holder as a witness answer or a lease record carries it: a non-empty list of server names. */
+export const isServerList = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string');
+
 /** The methods that grant one side only: they can break a tie. */
 export const ARBITER_METHODS: readonly PartitionMethod[] = ['witness', 'disk'];
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { sleep } from '@tandem/core';
-import type { DiskOutcome } from './decide.js';
+import { isServerList, type DiskOutcome } from './decide.js';
 
 /** The record in the lease file. `expiresAtMs` is wall-clock time: the servers' clocks must agree to well within the TTL. */
 export interface DiskLease {
@@ -48,8 +48,6 @@ export const DISK_SETTLE_MS = 1000;
  */
 export const defaultDiskLeaseTtlMs = (heartbeatTimeoutMs: number): number => 3 * heartbeatTimeoutMs;
 
-const isNames = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === 'string');
-
 /** The lease in a file's text, or why it is not one. */
 export function parseDiskLease(text: string): DiskLease | { damaged: string } {
   let parsed: unknown;
@@ -59,7 +57,12 @@ export function parseDiskLease(text: string): DiskLease | { damaged: string } {
     return { damaged: 'not JSON' };
   }
   const r = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
-  if (typeof r['cluster'] !== 'string' || !isNames(r['holder']) || typeof r['server'] !== 'string' || typeof r['expiresAtMs'] !== 'number')
+  if (
+    typeof r['cluster'] !== 'string' ||
+    !isServerList(r['holder']) ||
+    typeof r['server'] !== 'string' ||
+    typeof r['expiresAtMs'] !== 'number'
+  )
     return { damaged: 'not a lease record (cluster, holder, server, expiresAtMs)' };
   return { cluster: r['cluster'], holder: r['holder'], server: r['server'], expiresAtMs: r['expiresAtMs'] };
 }

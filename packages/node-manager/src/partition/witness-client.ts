@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { WitnessOutcome } from './decide.js';
+import { isServerList, type WitnessOutcome } from './decide.js';
 
 /** The body of a lease request, as the witness reads it. */
 export interface LeaseRequest {
@@ -25,8 +25,6 @@ export function leaseUrl(witness: string): URL {
   return new URL('v1/lease', base);
 }
 
-const isNames = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
-
 /** The outcome an answer means: 200 granted, 409 refused, anything else unavailable. */
 export function witnessAnswer(status: number, body: string): WitnessOutcome {
   let parsed: unknown;
@@ -36,9 +34,10 @@ export function witnessAnswer(status: number, body: string): WitnessOutcome {
     return { result: 'unavailable', reason: `the witness answered ${status} with a body that is not JSON` };
   }
   const answer = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
-  if (status === 200 && answer['granted'] === true && isNames(answer['holder']) && typeof answer['expiresMs'] === 'number')
+  if (status === 200 && answer['granted'] === true && isServerList(answer['holder']) && typeof answer['expiresMs'] === 'number')
     return { result: 'granted', holder: answer['holder'], expiresMs: answer['expiresMs'] };
-  if (status === 409 && answer['granted'] === false && isNames(answer['holder'])) return { result: 'refused', holder: answer['holder'] };
+  if (status === 409 && answer['granted'] === false && isServerList(answer['holder']))
+    return { result: 'refused', holder: answer['holder'] };
   const said = typeof answer['error'] === 'string' ? `: ${answer['error']}` : '';
   return { result: 'unavailable', reason: `the witness answered ${status}${said}` };
 }
