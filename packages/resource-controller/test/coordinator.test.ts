@@ -175,6 +175,17 @@ const view = (states: [string, string, { group: string; state: string }[]?][], c
   servers: states.map(([name, state, groups]) => ({ name, state, incarnation: 1, sinceMs, groups: groups ?? [], local: name === 's1' })),
 });
 
+/** Every server online, nothing reported running yet. */
+const allOnline = (coordinator = 's1'): ViewInit =>
+  view(
+    [
+      ['s1', 'online'],
+      ['s2', 'online'],
+      ['s3', 'online'],
+    ],
+    coordinator,
+  );
+
 async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
@@ -197,11 +208,7 @@ t.test('the coordinator waits until every server has said what it runs, then pla
   t.equal(state('web'), 'offline', 'nothing starts while s2 is still starting');
   t.same(orders, []);
   await call({
-    view: view([
-      ['s1', 'online'],
-      ['s2', 'online'],
-      ['s3', 'online'],
-    ]),
+    view: allOnline(),
   });
   await until('web online here', () => state('web') === 'online');
   await until('two orders', () => orders.length === 2);
@@ -269,14 +276,7 @@ t.test('a server that is not the coordinator places nothing; orders run here wit
   const { call, state, trace } = await setup(t, traced('web', 's1, s2'));
   await call(activate);
   await call({
-    view: view(
-      [
-        ['s1', 'online'],
-        ['s2', 'online'],
-        ['s3', 'online'],
-      ],
-      's2',
-    ),
+    view: allOnline('s2'),
   });
   await sleep(200);
   t.equal(state('web'), 'offline', 'the coordinator is s2: it places the groups');
@@ -320,11 +320,7 @@ t.test('an operator command on the coordinator: a move stops here and orders the
   const { call, orders, state, trace } = await setup(t, traced('web', 's1, s2'), { failOrders: true });
   await call(activate);
   await call({
-    view: view([
-      ['s1', 'online'],
-      ['s2', 'online'],
-      ['s3', 'online'],
-    ]),
+    view: allOnline(),
   });
   await until('web online here', () => state('web') === 'online');
   await t.rejects(call({ group: { action: GroupAction.GROUP_ACTION_MOVE, group: 'web', server: 's3' } }), {
@@ -402,11 +398,7 @@ t.test('a start failure with failovers left asks the coordinator to fail the gro
   });
   await call(activate);
   await call({
-    view: view([
-      ['s1', 'online'],
-      ['s2', 'online'],
-      ['s3', 'online'],
-    ]),
+    view: allOnline(),
   });
   await until('the failover request', () => asked.length === 1);
   t.match(asked[0], { action: GroupAction.GROUP_ACTION_FAILOVER, group: 'web', cause: Cause.CAUSE_FAILOVER, failoverLimit: 1 });
