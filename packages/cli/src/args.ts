@@ -16,6 +16,9 @@ export function parseResourceRef(name: string, group: string | undefined): { gro
   return { group, resource: name };
 }
 
+/** The witness service's default port (DESIGN.md 7). */
+export const WITNESS_PORT = 29100;
+
 /** A duration option (`--ttl 30s` → 30000), at least 100 ms; a usage error names the option. */
 export function parseDurationOption(option: string, text: string): number {
   let ms: number;

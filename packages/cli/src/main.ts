@@ -6,10 +6,9 @@
 import { readFileSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { parseInterval, parseNode, parseResourceRef } from './args.js';
+import { WITNESS_PORT, parseInterval, parseNode, parseResourceRef } from './args.js';
 import * as run from './commands.js';
 import { EXIT, UsageError, errorLine, exitCodeFor } from './errors.js';
-import { WITNESS_PORT, parseWitnessPort, parseWitnessTtl, runWitness } from './witness.js';
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -278,6 +277,8 @@ const cli = yargs(hideBin(process.argv))
         .option('ttl', { type: 'string', default: '30s', describe: 'how long a granted lease lasts without renewal' }),
     async (a) => {
       localOnly(a, 'witness');
+      // Loaded only for this command: every other command starts without node:http (status latency).
+      const { parseWitnessPort, parseWitnessTtl, runWitness } = await import('./witness.js');
       await runWitness({ port: parseWitnessPort(a.port), bind: a.bind, ttlMs: parseWitnessTtl(a.ttl) });
     },
   )
