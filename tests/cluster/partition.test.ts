@@ -2,8 +2,10 @@
 // majority method: a whole server frozen for twice the heartbeat timeout is replaced, and fences
 // itself when it wakes; a server cut off from the others on every interconnect (the client still
 // reaches it) loses partition resolution and fences itself before the others take its group; once
-// the split heals it comes back as a new incarnation without groups. A client probe asks the
-// floating IP every 20 ms throughout, and no two servers may ever answer for it.
+// the split heals it comes back as a new incarnation without groups; a split that is not a clique
+// (s1 and s2 lose each other, s3 still hears both) costs s2, the later server, its place, and its
+// group moves to s1. A client probe asks the floating IP every 20 ms throughout, and no two
+// servers may ever answer for it.
 import { join } from 'node:path';
 import t from 'tap';
 import { APP_PORT, ROOT_ONLY, TestCluster } from './harness.mjs';
@@ -117,3 +119,37 @@ t.test('the split heals: s2 comes back as a new incarnation without its group, w
   await new Promise((r) => setTimeout(r, 1000));
   t.same(Object.keys(answersSince(since)), ['s1'], 'the client reaches s1 only');
 });
+
+t.test(
+  's1 and s2 lose each other while s3 hears both: s3 declares s2 down, s2 fences itself, and its group moves to s1',
+  { skip },
+  async (t) => {
+    const c = cluster!;
+    const moved = await c.cli('s3', ['group', 'move', 'web', '--server', 's2']);
+    t.equal(moved.code, 0, `web moved to s2: ${moved.stdout}${moved.stderr}`);
+    await webOnlineOn(c, 's2', 's1');
+    await c.waitFor('the client to reach s2', async () => (answersSince(Date.now() - 1000)['s2'] ?? 0) > 0, 10_000);
+    // Each of s1 and s2 still counts a majority with s3: partition resolution alone keeps both.
+    // Earlier scenarios fenced s1 and s2 already: only what this one adds counts.
+    const earlier = Object.fromEntries(['s1', 's2', 's3'].map((s) => [s, c.emergencies(s).length]));
+    const since = (s: string): string[] => c.emergencies(s).slice(earlier[s]);
+    const cutAt = Date.now();
+    c.isolate('s2', ['s1']);
+    t.teardown(() => c.heal('s2', ['s1']));
+    await c.waitFor('s2 to fence itself', async () => since('s2').length > 0, 3 * TIMEOUT_MS);
+    const fencedAfter = Date.now() - cutAt;
+    t.match(since('s2').join('\n'), /s3 declared this server down/, `s2 says why: ${since('s2')[0]}`);
+    const split = c.alerts('s3').find((a) => a.id === 'TND-NM-0024');
+    t.match(
+      split?.message,
+      /s1 and s2 no longer hear each other .* s2, the later in configuration order, is declared down/,
+      `s3 says why: ${split?.message}`,
+    );
+    t.same([...since('s1'), ...since('s3')], [], 's1 and s3 keep running');
+    await webOnlineOn(c, 's1', 's3');
+    t.pass(`s2 fenced within ${fencedAfter} ms, web online on s1 ${Date.now() - cutAt} ms after the cut`);
+    await c.waitFor('the client to reach s1', async () => (answersSince(Date.now() - 1000)['s1'] ?? 0) > 0, 10_000);
+    t.same(doubleAnswerWindows(readRecords(probeFile)), [], 'never two servers at once');
+    t.ok(handedOver('s2', 's1', cutAt), 'every answer of s2 came before the first of s1');
+  },
+);

@@ -78,6 +78,16 @@ export class ClusterViewTracker {
     return [...this.#declaredDown].map(([server, incarnation]) => ({ server, incarnation }));
   }
 
+  /**
+   * Declares a server down that this one still hears (a split that is not a clique: it must
+   * leave); false when it already was, in that life.
+   */
+  declareDown(server: string, incarnation: number): boolean {
+    if (incarnation <= 0 || this.#declaredDown.get(server) === incarnation) return false;
+    this.#declaredDown.set(server, incarnation);
+    return true;
+  }
+
   /** Builds the view from the latest facts; returns it with the server state changes since the last one. */
   update(input: ViewInput, nowMs: number): { view: ClusterView; changes: StateChange[] } {
     if (input.heard) this.#heard = input.heard;

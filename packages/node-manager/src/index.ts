@@ -71,7 +71,9 @@ export {
   partitionMembers,
   pingAny,
   resolvePartition,
+  splitLosers,
   witnessAnswer,
+  type BridgeInput,
   type CommandRunner,
   type DiskLease,
   type DiskLeaseOptions,
@@ -85,6 +87,7 @@ export {
   type PartitionMethod,
   type PingOutcome,
   type ResolveInput,
+  type SplitLoser,
   type Verdict,
   type WitnessOutcome,
 } from './partition/index.js';

@@ -31,7 +31,7 @@ import { clusterStatusToJson, v1, type Request, type RequestInit, type tandem } 
 import { collectLogs, defaultArchivePath } from './logs-collect.js';
 import { ClusterViewTracker, declaredDownBy, sameView, type ClusterView, type StateChange, type ViewInput } from './cluster-view.js';
 import { Membership, type LocalMembership } from './membership/membership.js';
-import { DISK_SETTLE_MS, defaultDiskLeaseTtlMs, resolvePartition } from './partition/index.js';
+import { DISK_SETTLE_MS, defaultDiskLeaseTtlMs, resolvePartition, splitLosers } from './partition/index.js';
 import { diffConfigs, installConfig, nextGeneration, readGeneration } from './config-distribution.js';
 import { markLife, previousLife } from './return-state.js';
 import type { PeerView } from './membership/table.js';
@@ -160,6 +160,7 @@ export class NodeManager {
     this.#membership = await Membership.open(this.#ctx, () => this.#localMembership(), this.#ctx.startedMs, {
       heard: (from, m) => {
         if (declaredDownBy(m, this.#ctx.server, this.#incarnation)) this.#fenceSelf(`${from} declared this server down`);
+        else this.#bridge();
       },
       request: (request) => this.#fromPeer(request),
     });
@@ -222,6 +223,7 @@ export class NodeManager {
     const deciding = this.#resolving;
     if (heard) this.#noteQuiet(heard);
     this.#onChanges(changes);
+    this.#bridge();
     // A decision started by what this exchange found: rc must not act on a coordinator meanwhile.
     if (this.#resolving !== deciding || this.#fencing) view = this.#tracker.update(input(), Date.now()).view;
     await this.#pushView(view);
@@ -229,6 +231,7 @@ export class NodeManager {
       incarnation: this.#incarnation,
       state: this.#fencing || this.#awaitingReturn ? 'isolated' : this.#state,
       hears: (heard ?? []).filter((s) => !s.local && s.state === 'online').map((s) => s.name),
+      quiet: [...this.#quiet],
       groups: localGroups,
       down: this.#tracker.declaredDown(),
       startupDone: view.startupDone,
@@ -262,6 +265,31 @@ export class NodeManager {
     }
     this.#heardRecently = recent;
     if (newlyQuiet && this.#runsGroups()) this.#resolvePartition();
+  }
+
+  /**
+   * A split that is not a clique (partition/bridge.ts): two peers that no longer hear each other
+   * while this server hears both would each keep a majority with it. The later one in
+   * configuration order is declared down, and told at once: it fences itself. The earlier one
+   * takes its groups over after the heartbeat timeout and the fence grace, as after any loss.
+   */
+  #bridge(): void {
+    if (this.#fencing || this.#awaitingReturn || this.#closed || !this.#membership) return;
+    const losers = splitLosers({
+      servers: this.#ctx.config.servers.map((s) => s.name),
+      recent: this.#heardRecently,
+      incarnations: new Map((this.#tracker.view?.servers ?? []).map((s) => [s.name, s.incarnation])),
+      peers: this.peers(),
+    });
+    let declared = false;
+    for (const l of losers) {
+      if (!this.#tracker.declareDown(l.server, l.incarnation)) continue;
+      const message = `split that is not a clique: ${l.reason}`;
+      this.#ctx.alerts.raise('TND-NM-0024', message, { server: l.server });
+      this.#ctx.log.error(message, { server: l.server });
+      declared = true;
+    }
+    if (declared) this.#membership.refresh();
   }
 
   /**

@@ -1,5 +1,13 @@
 import t from 'tap';
-import { ClusterViewTracker, declaredDownBy, placeRemoteGroups, sameView, type PeerView, type ViewInput } from '@tandem/node-manager';
+import {
+  ClusterViewTracker,
+  declaredDownBy,
+  placeRemoteGroups,
+  sameView,
+  splitLosers,
+  type PeerView,
+  type ViewInput,
+} from '@tandem/node-manager';
 
 const SERVERS = ['s1', 's2', 's3'];
 
@@ -9,7 +17,7 @@ function peer(server: string, state: string, incarnation: number, groups: { grou
     reach: 'reachable',
     lastHeardMs: 1,
     paths: [],
-    reported: { incarnation, state, hears: [], configGeneration: 0, sentAtMs: 0, groups, down: [], startupDone: false },
+    reported: { incarnation, state, hears: [], quiet: [], configGeneration: 0, sentAtMs: 0, groups, down: [], startupDone: false },
   };
 }
 
@@ -130,4 +138,104 @@ t.test('status shows a group that runs on another server where it runs', async (
     { name: 'web', state: 'online', server: 's1', resources: [] },
     { name: 'db', state: 'online', server: 's2', resources: [] },
   ]);
+});
+
+t.test('declareDown: a server this one still hears is declared down once per life, and stays so while heard', async (t) => {
+  const tracker = new ClusterViewTracker();
+  tracker.update(input(), 1000);
+  t.equal(tracker.declareDown('s3', 2), true);
+  t.equal(tracker.declareDown('s3', 2), false, 'already declared in that life');
+  t.equal(tracker.declareDown('s1', 0), false, 'an unknown life is never declared');
+  tracker.update(input(), 2000);
+  t.same(tracker.declaredDown(), [{ server: 's3', incarnation: 2 }], 'still heard, still declared: it must fence itself');
+  const heard = input().heard!.map((h) => (h.name === 's3' ? { ...h, incarnation: 3 } : h));
+  tracker.update(input({ heard, peers: [peer('s1', 'online', 4), peer('s3', 'online', 3)] }), 3000);
+  t.same(tracker.declaredDown(), [], 'back as a new life: forgotten');
+});
+
+// ---------------------------------------------------------------- a split that is not a clique
+
+/** A peer as seen from the bridge s3 (or s4): reachable, with the quiet and down lists it reported. */
+function reporting(
+  server: string,
+  incarnation: number,
+  over: { quiet?: string[]; down?: { server: string; incarnation: number }[]; state?: string; reach?: PeerView['reach'] } = {},
+): PeerView {
+  const p = peer(server, over.state ?? 'online', incarnation);
+  return { ...p, reach: over.reach ?? 'reachable', reported: { ...p.reported!, quiet: over.quiet ?? [], down: over.down ?? [] } };
+}
+
+const LIVES = new Map([
+  ['s1', 4],
+  ['s2', 7],
+  ['s3', 2],
+  ['s4', 9],
+]);
+
+t.test('splitLosers: two peers that lost each other while this server hears both: the later one is declared down', async (t) => {
+  const servers = ['s1', 's2', 's3'];
+  const quietOnBoth = [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7, { quiet: ['s1'] })];
+  const losers = splitLosers({ servers, recent: ['s1', 's2'], incarnations: LIVES, peers: quietOnBoth });
+  t.same(
+    losers.map((l) => [l.server, l.incarnation, l.keeps]),
+    [['s2', 7, 's1']],
+  );
+  t.equal(
+    losers[0]!.reason,
+    's1 and s2 no longer hear each other (s1 lost s2) while this server hears both: s2, the later in configuration order, is declared down',
+  );
+  // Only one side has noticed yet (its last heartbeat came earlier), either side: the same loser.
+  for (const peers of [
+    [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7)],
+    [reporting('s1', 4), reporting('s2', 7, { quiet: ['s1'] })],
+    [reporting('s1', 4, { down: [{ server: 's2', incarnation: 7 }] }), reporting('s2', 7)],
+  ]) {
+    t.same(
+      splitLosers({ servers, recent: ['s1', 's2'], incarnations: LIVES, peers }).map((l) => l.server),
+      ['s2'],
+    );
+  }
+  // Configuration order decides, not the order of the reports.
+  t.same(
+    splitLosers({ servers: ['s2', 's1', 's3'], recent: ['s1', 's2'], incarnations: LIVES, peers: quietOnBoth }).map((l) => l.server),
+    ['s1'],
+  );
+});
+
+t.test('splitLosers declares nobody down unless the two still run groups, answer and are heard by this server', async (t) => {
+  const servers = ['s1', 's2', 's3'];
+  const base = { servers, recent: ['s1', 's2'], incarnations: LIVES };
+  const cases: [string, PeerView[], Partial<typeof base>?][] = [
+    ['nobody lost anybody', [reporting('s1', 4), reporting('s2', 7)]],
+    [
+      'a clean split: this server no longer hears s2 either',
+      [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7)],
+      { recent: ['s1'] },
+    ],
+    ['s2 is fencing itself already', [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7, { state: 'isolated' })]],
+    ['s1 is not running groups', [reporting('s1', 4, { quiet: ['s2'], state: 'stopped' }), reporting('s2', 7)]],
+    ['s1 no longer answers', [reporting('s1', 4, { quiet: ['s2'], reach: 'unreachable' }), reporting('s2', 7)]],
+    ["a report from s1's previous life", [reporting('s1', 3, { quiet: ['s2'] }), reporting('s2', 7)]],
+    ['s1 declared down an earlier life of s2', [reporting('s1', 4, { down: [{ server: 's2', incarnation: 6 }] }), reporting('s2', 7)]],
+    [
+      'a life this server does not know yet',
+      [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7)],
+      { incarnations: new Map([['s1', 4]]) },
+    ],
+  ];
+  for (const [name, peers, over] of cases) t.same(splitLosers({ ...base, ...over, peers }), [], name);
+});
+
+t.test('splitLosers on four servers: the earliest pair decides first, and a server that leaves takes nobody with it', async (t) => {
+  const servers = ['s1', 's2', 's3', 's4'];
+  // s4 hears all; s2 lost s1 and s3; s1 and s3 hear each other.
+  const peers = [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7, { quiet: ['s1', 's3'] }), reporting('s3', 2, { quiet: ['s2'] })];
+  const losers = splitLosers({ servers, recent: ['s1', 's2', 's3'], incarnations: LIVES, peers });
+  t.same(
+    losers.map((l) => [l.server, l.keeps]),
+    [['s2', 's1']],
+    's2 leaves for s1; s3 stays, since s2, which it lost, leaves anyway: s1, s3 and s4 remain',
+  );
+  const reversed = splitLosers({ servers, recent: ['s1', 's2', 's3'], incarnations: LIVES, peers: [...peers].reverse() });
+  t.same(reversed, losers, 'the order of the reports does not matter');
 });

@@ -130,13 +130,33 @@ t.test('a peer is unknown for a heartbeat timeout after the start, then reachabl
   const table = new MembershipTable([{ server: 'node2', addresses: ['10.0.0.2', '10.1.0.2'] }], 1000, 600);
   t.equal(table.reachOf('node2', 1500), 'unknown');
   t.equal(table.reachOf('node2', 1601), 'unreachable');
-  table.record(v1.Membership.create({ cluster: 'demo', server: 'node2', incarnation: 3, state: 'online', hears: ['node1'] }), 2000);
+  table.record(
+    v1.Membership.create({
+      cluster: 'demo',
+      server: 'node2',
+      incarnation: 3,
+      state: 'online',
+      hears: ['node1', 'node3'],
+      quiet: ['node3'],
+    }),
+    2000,
+  );
   t.equal(table.reachOf('node2', 2600), 'reachable');
   t.equal(table.reachOf('node2', 2601), 'unreachable');
   table.record(v1.Membership.create({ cluster: 'demo', server: 'node2', incarnation: 2, state: 'starting' }), 3000);
   t.same(
     table.views(3000)[0]?.reported,
-    { incarnation: 3, state: 'online', hears: ['node1'], configGeneration: 0, sentAtMs: 0, groups: [], down: [], startupDone: false },
+    {
+      incarnation: 3,
+      state: 'online',
+      hears: ['node1', 'node3'],
+      quiet: ['node3'],
+      configGeneration: 0,
+      sentAtMs: 0,
+      groups: [],
+      down: [],
+      startupDone: false,
+    },
     'an older incarnation is ignored',
   );
   t.equal(table.views(3000)[0]?.reach, 'unreachable');

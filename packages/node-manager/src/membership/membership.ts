@@ -20,6 +20,8 @@ export interface LocalMembership {
   incarnation: number;
   state: string;
   hears: string[];
+  /** those of `hears` silent for the quorum lease */
+  quiet?: string[];
   /** the groups that are not offline here */
   groups?: { group: string; state: string }[];
   /** the servers this one declared down, with the incarnation each had */
@@ -268,13 +270,14 @@ export class Membership {
   #message(): tandem.v1.Membership.$Properties {
     const { config, server } = this.#host;
     // config_generation stays 0 until configurations are distributed with a generation.
-    const { incarnation, state, hears, groups = [], down = [], startupDone = false, configGeneration = 0 } = this.#local;
+    const { incarnation, state, hears, quiet = [], groups = [], down = [], startupDone = false, configGeneration = 0 } = this.#local;
     return {
       cluster: config.cluster.name,
       server,
       incarnation,
       state,
       hears,
+      quiet,
       groups,
       down,
       startupDone,

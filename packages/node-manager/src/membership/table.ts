@@ -15,6 +15,8 @@ export interface ReportedMembership {
   state: string;
   /** the servers the peer's heartbeat hears */
   hears: string[];
+  /** those of `hears` silent for the quorum lease: the peer counts them lost */
+  quiet: string[];
   configGeneration: number;
   sentAtMs: number;
   /** the groups that are not offline on the peer */
@@ -97,6 +99,7 @@ export class MembershipTable {
       incarnation,
       state: m.state,
       hears: [...m.hears],
+      quiet: [...m.quiet],
       configGeneration: m.configGeneration,
       sentAtMs: m.sentAtMs,
       groups: m.groups.map((g) => ({ group: g.group, state: g.state })),

@@ -17,6 +17,7 @@ export {
   type Verdict,
   type WitnessOutcome,
 } from './decide.js';
+export { splitLosers, type BridgeInput, type SplitLoser } from './bridge.js';
 export {
   DISK_SETTLE_MS,
   acquireDiskLease,
