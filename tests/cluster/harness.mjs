@@ -451,6 +451,15 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
     return `http://${this.clientAddress}:${port}`;
   }
 
+  /** Stops the witness as its supervisor would (SIGTERM) and waits until it has exited; its leases are gone with it. */
+  async stopWitness() {
+    const child = this.witness;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
   /** The client namespace's neighbour table (ARP), one line per entry, each MAC named by its server, for a failure message. */
   clientNeighbours() {
     let text = run('ip', ['-n', this.clientNs, 'neigh', 'show'], { allowFail: true }).stdout.trim().replaceAll('\n', '; ');

@@ -1,6 +1,8 @@
 // Two servers and a witness (DESIGN.md 6.2): the interconnects between them fail while both still
 // reach the witness and the client. Both ask the witness; the one it grants keeps or takes the
-// group, the other fences itself, and the client never sees two servers answer at once.
+// group, the other fences itself, and the client never sees two servers answer at once. The
+// witness is then restarted (its leases are in memory): the winner runs on the lease it still
+// holds meanwhile, and takes it again from the restarted witness.
 import { join } from 'node:path';
 import t from 'tap';
 import { APP_PORT, ROOT_ONLY, TestCluster } from './harness.mjs';
@@ -66,6 +68,22 @@ t.test('an interconnect-only split between two servers: the witness picks one si
   // While the loser stays silent, the winner renews its lease (every third of the witness's 10 s).
   await c.waitFor(`${winner} to renew its lease`, async () => c.witnessLog.includes(`lease renewed by ${winner}`), 10_000);
   t.pass(`${winner} renewed the lease while ${loser} stayed silent`);
+
+  // The witness restarted for maintenance: a renewal finds it gone, and the winner keeps running on its lease.
+  await c.stopWitness();
+  const stoppedAt = Date.now();
+  await c.waitFor(`${winner} to find the witness gone`, async () => c.alerts(winner).some((a) => a.id === 'TND-NM-0025'), 10_000);
+  const gone = c.alerts(winner).find((a) => a.id === 'TND-NM-0025');
+  t.match(
+    gone?.message,
+    /witness: unavailable .*; this side holds the lease for \d+ ms more: asking again/,
+    `${winner} says so: ${gone?.message}`,
+  );
+  await c.startWitness(WITNESS_PORT);
+  await c.waitFor(`${winner} to take the lease again`, async () => c.witnessLog.includes(`lease granted to ${winner}`), 10_000);
+  t.pass(`the lease is ${winner}'s again ${Date.now() - stoppedAt} ms after the witness stopped`);
+  t.same(c.emergencies(winner), [], `${winner} kept running through the witness outage`);
+  t.match(await web(c, winner), { state: 'online', server: winner }, 'and so did web');
   const records = readRecords(probeFile);
   t.same(doubleAnswerWindows(records), [], 'never two servers at once');
   t.ok(

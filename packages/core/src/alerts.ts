@@ -21,6 +21,10 @@ export const ALERTS = {
   'TND-NM-0021': { severity: 'critical', what: 'this server fences itself (declared down, or lost partition resolution)' },
   'TND-NM-0023': { severity: 'warning', what: 'server waits for tandem node return (it went down without a clean stop)' },
   'TND-NM-0024': { severity: 'error', what: 'a server declared down by one that hears both sides of a split that is not a clique' },
+  'TND-NM-0025': {
+    severity: 'warning',
+    what: 'a lease renewal could not reach the arbiter: running on the lease still held, asking again',
+  },
   'TND-NM-0030': { severity: 'warning', what: 'configuration applied (a new generation on every server)' },
   'TND-RC-0101': { severity: 'info', what: 'group started' },
   'TND-RC-0102': { severity: 'info', what: 'group stopped' },

@@ -39,7 +39,10 @@ export interface ViewInput {
 
 export interface ServerView {
   name: string;
-  /** online | offline | starting | stopped | suspended | isolated | unknown */
+  /**
+   * online | offline | starting | stopped | suspended | isolated | unknown, or unreachable: not
+   * heard here but by a server that is (it holds its groups; nothing of it starts elsewhere)
+   */
   state: string;
   incarnation: number;
   sinceMs: number;
@@ -57,6 +60,26 @@ export interface StateChange {
   server: string;
   from: string;
   to: string;
+}
+
+/** A report from an older life of a server says nothing of the one hb hears now (0: not known). */
+const isCurrent = (reported: { incarnation: number }, incarnation: number): boolean =>
+  reported.incarnation === 0 || incarnation === 0 || reported.incarnation === incarnation;
+
+/** Whether a peer this server hears reports hearing `server` within its quorum lease. */
+function heardElsewhere(server: string, heard: Map<string, HeardServer>, peers: PeerView[]): boolean {
+  return peers.some((p) => {
+    const h = heard.get(p.server);
+    const r = p.reported;
+    return (
+      p.server !== server &&
+      h?.state === 'online' &&
+      r !== undefined &&
+      isCurrent(r, h.incarnation) &&
+      r.hears.includes(server) &&
+      !r.lost.some((l) => l.server === server)
+    );
+  });
 }
 
 /** Server states in which a server holds no group and takes part in nothing. */
@@ -111,9 +134,10 @@ export class ClusterViewTracker {
         const p = peers.get(name);
         incarnation = h?.incarnation ?? 0;
         const reported = p?.reported;
-        // A report from an older life of the server says nothing of the one hb hears now.
-        const current = reported !== undefined && (reported.incarnation === 0 || incarnation === 0 || reported.incarnation === incarnation);
-        if (h?.state !== 'online') state = 'offline';
+        const current = reported !== undefined && isCurrent(reported, incarnation);
+        // Not heard here but by a server that is: cut off from this one only (a split that is not
+        // a clique), still holding its groups.
+        if (h?.state !== 'online') state = heardElsewhere(name, heard, input.peers) ? 'unreachable' : 'offline';
         else state = current ? reported.state : 'unknown';
         // A server that went down keeps its last report: the coordinator fails those groups over.
         groups = current || h?.state !== 'online' ? (reported?.groups ?? []) : [];

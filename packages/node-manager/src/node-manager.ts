@@ -31,7 +31,8 @@ import { clusterStatusToJson, v1, type Request, type RequestInit, type tandem } 
 import { collectLogs, defaultArchivePath } from './logs-collect.js';
 import { ClusterViewTracker, declaredDownBy, sameView, type ClusterView, type StateChange, type ViewInput } from './cluster-view.js';
 import { Membership, type LocalMembership } from './membership/membership.js';
-import { DISK_SETTLE_MS, defaultDiskLeaseTtlMs, resolvePartition, splitLosers } from './partition/index.js';
+import { performance } from 'node:perf_hooks';
+import { DISK_SETTLE_MS, defaultDiskLeaseTtlMs, holdOnLease, resolvePartition, splitLosers, type HeldLease } from './partition/index.js';
 import { diffConfigs, installConfig, nextGeneration, readGeneration } from './config-distribution.js';
 import { markLife, previousLife } from './return-state.js';
 import type { PeerView } from './membership/table.js';
@@ -78,7 +79,8 @@ const ENTERED: Record<ClusterCommandName, { alert: AlertId; message: string }> =
   resume: { alert: 'TND-NM-0004', message: 'cluster service resumed' },
 };
 
-/** How long rc may take to stop and start every resource of a group (a restart or move does both). */
+/** When hb last heard a server on any path (0: never). */
+const lastHeardMs = (s: tandem.v1.ServerStatus): number => Math.max(0, ...s.paths.map((p) => Number(p.lastHeardMs)));
 
 function need<T>(part: T | null | undefined, what: string): T {
   if (part === null || part === undefined) throw new TandemError('BAD_REQUEST', `${what} request without a body`);
@@ -132,10 +134,16 @@ export class NodeManager {
   #awaitingReturn: (() => void) | undefined;
   /** renews an arbiter's lease while a server stays silent (docs/partition.md) */
   #renewTimer: NodeJS.Timeout | undefined;
+  /** the arbiter lease the last decision that survived was granted (none with majority alone) */
+  #lease: HeldLease | undefined;
+  /** renewals are failing to reach the arbiter: alerted once per outage */
+  #holdingOn = false;
   /** the peers hb heard within the quorum lease at the last look (what partition resolution counts) */
   #heardRecently: string[] = [];
   /** the peers hb hears but that have been silent for the quorum lease */
   readonly #quiet = new Set<string>();
+  /** each peer's last reported lost servers (sorted, joined), to look again when they change */
+  readonly #lostReported = new Map<string, string>();
 
   constructor(ctx: DaemonContext, opts: NodeManagerOptions = {}) {
     this.#ctx = ctx;
@@ -160,7 +168,7 @@ export class NodeManager {
     this.#membership = await Membership.open(this.#ctx, () => this.#localMembership(), this.#ctx.startedMs, {
       heard: (from, m) => {
         if (declaredDownBy(m, this.#ctx.server, this.#incarnation)) this.#fenceSelf(`${from} declared this server down`);
-        else this.#bridge();
+        else if (this.#lostChanged(from, m)) this.#membership?.refresh();
       },
       request: (request) => this.#fromPeer(request),
     });
@@ -223,7 +231,7 @@ export class NodeManager {
     const deciding = this.#resolving;
     if (heard) this.#noteQuiet(heard);
     this.#onChanges(changes);
-    this.#bridge();
+    if (heard) this.#bridge(heard);
     // A decision started by what this exchange found: rc must not act on a coordinator meanwhile.
     if (this.#resolving !== deciding || this.#fencing) view = this.#tracker.update(input(), Date.now()).view;
     await this.#pushView(view);
@@ -231,7 +239,11 @@ export class NodeManager {
       incarnation: this.#incarnation,
       state: this.#fencing || this.#awaitingReturn ? 'isolated' : this.#state,
       hears: (heard ?? []).filter((s) => !s.local && s.state === 'online').map((s) => s.name),
-      quiet: [...this.#quiet],
+      lost: (heard ?? []).flatMap((s) => {
+        const last = lastHeardMs(s);
+        const silentMs = Date.now() - last;
+        return !s.local && last > 0 && silentMs > config.cluster.networkPartition.quorumLeaseMs ? [{ server: s.name, silentMs }] : [];
+      }),
       groups: localGroups,
       down: this.#tracker.declaredDown(),
       startupDone: view.startupDone,
@@ -254,8 +266,7 @@ export class NodeManager {
         this.#quiet.delete(s.name);
         continue;
       }
-      const last = Math.max(0, ...s.paths.map((p) => Number(p.lastHeardMs)));
-      if (now - last <= leaseMs) {
+      if (now - lastHeardMs(s) <= leaseMs) {
         recent.push(s.name);
         this.#quiet.delete(s.name);
       } else if (!this.#quiet.has(s.name)) {
@@ -270,26 +281,41 @@ export class NodeManager {
   /**
    * A split that is not a clique (partition/bridge.ts): two peers that no longer hear each other
    * while this server hears both would each keep a majority with it. The later one in
-   * configuration order is declared down, and told at once: it fences itself. The earlier one
-   * takes its groups over after the heartbeat timeout and the fence grace, as after any loss.
+   * configuration order is declared down; the membership this exchange sends tells it, and it
+   * fences itself. The earlier one takes its groups over once this server, too, no longer hears
+   * it (cluster-view.ts), after the fence grace, as after any loss. Runs on every exchange, with
+   * what hb said just now: a report of a lost peer weighed against an older look of this
+   * server's own would take a server that died for one that is cut off.
    */
-  #bridge(): void {
+  #bridge(heard: tandem.v1.ServerStatus[]): void {
     if (this.#fencing || this.#awaitingReturn || this.#closed || !this.#membership) return;
+    const { config } = this.#ctx;
     const losers = splitLosers({
-      servers: this.#ctx.config.servers.map((s) => s.name),
-      recent: this.#heardRecently,
-      incarnations: new Map((this.#tracker.view?.servers ?? []).map((s) => [s.name, s.incarnation])),
+      servers: config.servers.map((s) => s.name),
+      nowMs: Date.now(),
+      quorumLeaseMs: config.cluster.networkPartition.quorumLeaseMs,
+      intervalMs: config.cluster.heartbeat.intervalMs,
+      heardAtMs: new Map(heard.filter((s) => !s.local).map((s) => [s.name, lastHeardMs(s)])),
+      incarnations: new Map(heard.map((s) => [s.name, Number(s.incarnation)])),
       peers: this.peers(),
     });
-    let declared = false;
     for (const l of losers) {
       if (!this.#tracker.declareDown(l.server, l.incarnation)) continue;
       const message = `split that is not a clique: ${l.reason}`;
       this.#ctx.alerts.raise('TND-NM-0024', message, { server: l.server });
       this.#ctx.log.error(message, { server: l.server });
-      declared = true;
     }
-    if (declared) this.#membership.refresh();
+  }
+
+  /** Whether a peer's report names other lost servers than its last one did: this server looks at once. */
+  #lostChanged(from: string, m: tandem.v1.Membership): boolean {
+    const now = m.lost
+      .map((l) => l.server)
+      .sort()
+      .join();
+    const before = this.#lostReported.get(from) ?? '';
+    this.#lostReported.set(from, now);
+    return now !== before && now !== '';
   }
 
   /**
@@ -303,20 +329,21 @@ export class NodeManager {
 
   /**
    * A witness or disk lease lapses unless renewed: while a server stays silent, this side asks
-   * again every third of the lease, so that the lease never passes to a silent server that
-   * comes back; a renewal refused is a lost partition like any other.
+   * again every third of the lease (or sooner, after a renewal that could not reach the arbiter),
+   * so that the lease never passes to a silent server that comes back; a renewal refused is a
+   * lost partition like any other.
    */
-  #scheduleRenewal(leaseMs: number | undefined): void {
+  #scheduleRenewal(inMs: number | undefined): void {
     clearTimeout(this.#renewTimer);
     this.#renewTimer = undefined;
-    if (leaseMs === undefined || this.#closed) return;
+    if (inMs === undefined || this.#closed) return;
     this.#renewTimer = setTimeout(
       () => {
         this.#renewTimer = undefined;
         const silent = (this.#tracker.view?.servers ?? []).some((s) => !s.local && (s.state === 'offline' || this.#quiet.has(s.name)));
         if (silent && this.#runsGroups() && !this.#fencing) this.#resolvePartition();
       },
-      Math.min(2 ** 31 - 1, Math.max(100, Math.floor(leaseMs / 3))),
+      Math.min(2 ** 31 - 1, Math.max(100, Math.floor(inMs))),
     );
     this.#renewTimer.unref();
   }
@@ -355,9 +382,29 @@ export class NodeManager {
       disk: { ttlMs: defaultDiskLeaseTtlMs(config.cluster.heartbeat.timeoutMs), settleMs: Math.min(DISK_SETTLE_MS, decisionMs / 2) },
     })
       .then((decision) => {
-        if (!decision.survive) return this.#fenceSelf(`lost network partition resolution: ${decision.reason}`);
+        if (!decision.survive) {
+          // A renewal that cannot reach the arbiter: the lease this side holds stays its own until it runs out.
+          const retryMs = config.cluster.heartbeat.intervalMs;
+          const holding = holdOnLease({
+            decision,
+            lease: this.#lease,
+            members: heard,
+            nowMs: performance.now(),
+            retryMs,
+            attemptMs: Math.max(decisionMs, 100),
+            deadlineMs: config.cluster.emergency.deadlineMs,
+          });
+          if (!holding) return this.#fenceSelf(`lost network partition resolution: ${decision.reason}`);
+          const message = `partition resolution: the lease could not be renewed: ${holding}`;
+          if (!this.#holdingOn) this.#ctx.alerts.raise('TND-NM-0025', message);
+          this.#holdingOn = true;
+          this.#ctx.log.warn(message);
+          return this.#scheduleRenewal(retryMs);
+        }
+        this.#holdingOn = false;
+        this.#lease = decision.lease;
         this.#ctx.log.warn(`partition resolution: this side survives: ${decision.reason}`);
-        this.#scheduleRenewal(decision.leaseMs);
+        this.#scheduleRenewal(decision.lease && (decision.lease.untilMs - performance.now()) / 3);
       })
       .catch((err: unknown) => this.#fenceSelf(`network partition resolution failed: ${toTandemError(err).message}`))
       .finally(() => {

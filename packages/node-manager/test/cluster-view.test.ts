@@ -17,7 +17,7 @@ function peer(server: string, state: string, incarnation: number, groups: { grou
     reach: 'reachable',
     lastHeardMs: 1,
     paths: [],
-    reported: { incarnation, state, hears: [], quiet: [], configGeneration: 0, sentAtMs: 0, groups, down: [], startupDone: false },
+    reported: { incarnation, state, hears: [], lost: [], configGeneration: 0, sentAtMs: 0, groups, down: [], startupDone: false },
   };
 }
 
@@ -155,87 +155,163 @@ t.test('declareDown: a server this one still hears is declared down once per lif
 
 // ---------------------------------------------------------------- a split that is not a clique
 
-/** A peer as seen from the bridge s3 (or s4): reachable, with the quiet and down lists it reported. */
+t.test('a server not heard here but by a peer that is: unreachable, holding its groups; offline once nobody hears it', async (t) => {
+  const tracker = new ClusterViewTracker();
+  tracker.update(input(), 1000);
+  const heard = input().heard!.map((h) => (h.name === 's1' ? { ...h, state: 'offline' } : h));
+  // s3 still hears s1 within its quorum lease.
+  const s3 = peer('s3', 'online', 2);
+  s3.reported = { ...s3.reported!, hears: ['s1', 's2'] };
+  const peers = [peer('s1', 'online', 4, [{ group: 'web', state: 'online' }]), s3];
+  let { view, changes } = tracker.update(input({ heard, peers }), 2000);
+  t.match(view.servers[0], { name: 's1', state: 'unreachable', groups: [{ group: 'web', state: 'online' }] });
+  t.same(changes, [{ server: 's1', from: 'online', to: 'unreachable' }]);
+  t.equal(view.coordinator, 's2', 'not online here: the next server coordinates');
+  t.same(tracker.declaredDown(), [], 'not declared down: it may still run its groups');
+  // s3 reports s1 lost (silent for its quorum lease): nobody hears it any more.
+  s3.reported = { ...s3.reported!, lost: [{ server: 's1', silentMs: 1200 }] };
+  ({ view, changes } = tracker.update(input({ heard, peers }), 3000));
+  t.match(view.servers[0], { name: 's1', state: 'offline', sinceMs: 3000 });
+  t.same(changes, [{ server: 's1', from: 'unreachable', to: 'offline' }]);
+  t.same(tracker.declaredDown(), [{ server: 's1', incarnation: 4 }]);
+});
+
+t.test('only a peer this server hears, in its present life, makes a server unreachable rather than offline', async (t) => {
+  const s3 = peer('s3', 'online', 2);
+  s3.reported = { ...s3.reported!, hears: ['s1', 's2'] };
+  const cases: [string, Partial<ViewInput>][] = [
+    [
+      's3 is not heard here either',
+      { heard: input().heard!.map((h) => (h.name === 's2' ? h : { ...h, state: 'offline' })), peers: [peer('s1', 'online', 4), s3] },
+    ],
+    [
+      "a report from s3's previous life",
+      {
+        heard: input().heard!.map((h) => (h.name === 's1' ? { ...h, state: 'offline' } : h.name === 's3' ? { ...h, incarnation: 3 } : h)),
+        peers: [peer('s1', 'online', 4), s3],
+      },
+    ],
+  ];
+  for (const [name, over] of cases) {
+    const tracker = new ClusterViewTracker();
+    tracker.update(input(), 1000);
+    t.equal(tracker.update(input(over), 2000).view.servers[0]!.state, 'offline', name);
+  }
+});
+
+/** A peer as the bridge sees it: reachable, its report received at `receivedMs`, with the servers it lost and for how long. */
 function reporting(
   server: string,
   incarnation: number,
-  over: { quiet?: string[]; down?: { server: string; incarnation: number }[]; state?: string; reach?: PeerView['reach'] } = {},
+  over: { lost?: [string, number][]; state?: string; reach?: PeerView['reach']; receivedMs?: number } = {},
 ): PeerView {
   const p = peer(server, over.state ?? 'online', incarnation);
-  return { ...p, reach: over.reach ?? 'reachable', reported: { ...p.reported!, quiet: over.quiet ?? [], down: over.down ?? [] } };
+  const lost = (over.lost ?? []).map(([s, silentMs]) => ({ server: s, silentMs }));
+  return { ...p, lastHeardMs: over.receivedMs ?? NOW, reach: over.reach ?? 'reachable', reported: { ...p.reported!, lost } };
 }
 
+const NOW = 100_000;
 const LIVES = new Map([
   ['s1', 4],
   ['s2', 7],
   ['s3', 2],
   ['s4', 9],
 ]);
+/** Seen from s3 (interval 200 ms, lease 1000 ms): it heard s1 and s2 50 ms ago. */
+const bridge = (peers: PeerView[], over: Partial<BridgeInput> = {}): BridgeInput => ({
+  servers: ['s1', 's2', 's3'],
+  nowMs: NOW,
+  quorumLeaseMs: 1000,
+  intervalMs: 200,
+  heardAtMs: new Map([
+    ['s1', NOW - 50],
+    ['s2', NOW - 50],
+  ]),
+  incarnations: LIVES,
+  peers,
+  ...over,
+});
 
-t.test('splitLosers: two peers that lost each other while this server hears both: the later one is declared down', async (t) => {
-  const servers = ['s1', 's2', 's3'];
-  const quietOnBoth = [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7, { quiet: ['s1'] })];
-  const losers = splitLosers({ servers, recent: ['s1', 's2'], incarnations: LIVES, peers: quietOnBoth });
+t.test('splitLosers: a peer lost by another while heard here well after that: the later of the two is declared down', async (t) => {
+  // s1 has not heard s2 for 1200 ms; s3 heard s2 50 ms ago: 1150 ms later than s1 did, more than lease + interval / 2.
+  const losers = splitLosers(bridge([reporting('s1', 4, { lost: [['s2', 1200]] }), reporting('s2', 7)]));
   t.same(
     losers.map((l) => [l.server, l.incarnation, l.keeps]),
     [['s2', 7, 's1']],
   );
   t.equal(
     losers[0]!.reason,
-    's1 and s2 no longer hear each other (s1 lost s2) while this server hears both: s2, the later in configuration order, is declared down',
+    's1 and s2 no longer hear each other (s1 lost s2, heard here 1150 ms after s1 last heard it) while this server hears both: s2, the later in configuration order, is declared down',
   );
-  // Only one side has noticed yet (its last heartbeat came earlier), either side: the same loser.
-  for (const peers of [
-    [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7)],
-    [reporting('s1', 4), reporting('s2', 7, { quiet: ['s1'] })],
-    [reporting('s1', 4, { down: [{ server: 's2', incarnation: 7 }] }), reporting('s2', 7)],
-  ]) {
-    t.same(
-      splitLosers({ servers, recent: ['s1', 's2'], incarnations: LIVES, peers }).map((l) => l.server),
-      ['s2'],
-    );
-  }
-  // Configuration order decides, not the order of the reports.
+  // Either side's report will do, and configuration order decides, not who noticed.
   t.same(
-    splitLosers({ servers: ['s2', 's1', 's3'], recent: ['s1', 's2'], incarnations: LIVES, peers: quietOnBoth }).map((l) => l.server),
-    ['s1'],
+    splitLosers(bridge([reporting('s1', 4), reporting('s2', 7, { lost: [['s1', 1200]] })])).map((l) => l.server),
+    ['s2'],
   );
+  t.same(
+    splitLosers(bridge([reporting('s1', 4, { lost: [['s2', 1200]] }), reporting('s2', 7)], { servers: ['s2', 's1', 's3'] })).map((l) => [
+      l.server,
+      l.keeps,
+    ]),
+    [['s1', 's2']],
+  );
+});
+
+t.test('splitLosers: a server that died is lost by all at once, and declares nobody down', async (t) => {
+  const died = [reporting('s1', 4, { lost: [['s2', 1100]] }), reporting('s2', 7)];
+  // s2's last heartbeat reached s1 and s3 together (1100 ms ago); s3 has not noticed yet, or it reached s3 one interval later (a heartbeat s1 missed).
+  for (const heardS2 of [NOW - 1100, NOW - 1100 + 200, NOW - 1100 + 600]) {
+    const heardAtMs = new Map([
+      ['s1', NOW - 50],
+      ['s2', heardS2],
+    ]);
+    t.same(splitLosers(bridge(died, { heardAtMs, quorumLeaseMs: 2000 })), [], `s3 heard s2 ${NOW - heardS2} ms ago`);
+  }
+  t.same(splitLosers(bridge(died)), [], 's3 itself no longer hears s2 within its lease: not a candidate');
 });
 
 t.test('splitLosers declares nobody down unless the two still run groups, answer and are heard by this server', async (t) => {
-  const servers = ['s1', 's2', 's3'];
-  const base = { servers, recent: ['s1', 's2'], incarnations: LIVES };
-  const cases: [string, PeerView[], Partial<typeof base>?][] = [
+  const lostS2: [string, number][] = [['s2', 1200]];
+  const cases: [string, PeerView[], Partial<BridgeInput>?][] = [
     ['nobody lost anybody', [reporting('s1', 4), reporting('s2', 7)]],
-    [
-      'a clean split: this server no longer hears s2 either',
-      [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7)],
-      { recent: ['s1'] },
-    ],
-    ['s2 is fencing itself already', [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7, { state: 'isolated' })]],
-    ['s1 is not running groups', [reporting('s1', 4, { quiet: ['s2'], state: 'stopped' }), reporting('s2', 7)]],
-    ['s1 no longer answers', [reporting('s1', 4, { quiet: ['s2'], reach: 'unreachable' }), reporting('s2', 7)]],
-    ["a report from s1's previous life", [reporting('s1', 3, { quiet: ['s2'] }), reporting('s2', 7)]],
-    ['s1 declared down an earlier life of s2', [reporting('s1', 4, { down: [{ server: 's2', incarnation: 6 }] }), reporting('s2', 7)]],
+    ['s2 is fencing itself already', [reporting('s1', 4, { lost: lostS2 }), reporting('s2', 7, { state: 'isolated' })]],
+    ['s1 is not running groups', [reporting('s1', 4, { lost: lostS2, state: 'stopped' }), reporting('s2', 7)]],
+    ['s1 no longer answers', [reporting('s1', 4, { lost: lostS2, reach: 'unreachable' }), reporting('s2', 7)]],
+    ["a report from s1's previous life", [reporting('s1', 3, { lost: lostS2 }), reporting('s2', 7)]],
     [
       'a life this server does not know yet',
-      [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7)],
+      [reporting('s1', 4, { lost: lostS2 }), reporting('s2', 7)],
       { incarnations: new Map([['s1', 4]]) },
     ],
   ];
-  for (const [name, peers, over] of cases) t.same(splitLosers({ ...base, ...over, peers }), [], name);
+  for (const [name, peers, over] of cases) t.same(splitLosers(bridge(peers, over)), [], name);
 });
 
 t.test('splitLosers on four servers: the earliest pair decides first, and a server that leaves takes nobody with it', async (t) => {
-  const servers = ['s1', 's2', 's3', 's4'];
   // s4 hears all; s2 lost s1 and s3; s1 and s3 hear each other.
-  const peers = [reporting('s1', 4, { quiet: ['s2'] }), reporting('s2', 7, { quiet: ['s1', 's3'] }), reporting('s3', 2, { quiet: ['s2'] })];
-  const losers = splitLosers({ servers, recent: ['s1', 's2', 's3'], incarnations: LIVES, peers });
+  const peers = [
+    reporting('s1', 4, { lost: [['s2', 1200]] }),
+    reporting('s2', 7, {
+      lost: [
+        ['s1', 1200],
+        ['s3', 1200],
+      ],
+    }),
+    reporting('s3', 2, { lost: [['s2', 1200]] }),
+  ];
+  const over = {
+    servers: ['s1', 's2', 's3', 's4'],
+    heardAtMs: new Map([
+      ['s1', NOW - 50],
+      ['s2', NOW - 50],
+      ['s3', NOW - 50],
+    ]),
+  };
+  const losers = splitLosers(bridge(peers, over));
   t.same(
     losers.map((l) => [l.server, l.keeps]),
     [['s2', 's1']],
     's2 leaves for s1; s3 stays, since s2, which it lost, leaves anyway: s1, s3 and s4 remain',
   );
-  const reversed = splitLosers({ servers, recent: ['s1', 's2', 's3'], incarnations: LIVES, peers: [...peers].reverse() });
-  t.same(reversed, losers, 'the order of the reports does not matter');
+  t.same(splitLosers(bridge([...peers].reverse(), over)), losers, 'the order of the reports does not matter');
 });

@@ -137,7 +137,7 @@ t.test('a peer is unknown for a heartbeat timeout after the start, then reachabl
       incarnation: 3,
       state: 'online',
       hears: ['node1', 'node3'],
-      quiet: ['node3'],
+      lost: [{ server: 'node3', silentMs: 1500 }],
     }),
     2000,
   );
@@ -150,7 +150,7 @@ t.test('a peer is unknown for a heartbeat timeout after the start, then reachabl
       incarnation: 3,
       state: 'online',
       hears: ['node1', 'node3'],
-      quiet: ['node3'],
+      lost: [{ server: 'node3', silentMs: 1500 }],
       configGeneration: 0,
       sentAtMs: 0,
       groups: [],

@@ -1,20 +1,22 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import t from 'tap';
 import type { CommandResult } from '@tandem/core';
-// Until index.ts re-exports the partition module, the test reads it from the build directly.
 import {
   acquireDiskLease,
   askWitness,
   decidePartition,
   defaultDiskLeaseTtlMs,
+  holdOnLease,
   leaseUrl,
   parseDiskLease,
   pingAny,
   resolvePartition,
+  type HoldOnInput,
   type PartitionChecks,
   type PartitionEffects,
   type PartitionMethod,
@@ -32,7 +34,7 @@ const refused = { result: 'refused', holder: ['s1'] } as const;
 const witnessDown = { result: 'unavailable', reason: 'connect ECONNREFUSED 10.0.0.9:29100' } as const;
 const answered = { result: 'answered', target: '10.0.0.1' } as const;
 const noAnswer = { result: 'none', targets: ['10.0.0.1'], reason: '10.0.0.1: ping exited with code 1' } as const;
-const held = { result: 'held', expiresAtMs: 1 } as const;
+const held = { result: 'held', holder: ['s1', 's2'], expiresAtMs: 1 } as const;
 const heldByOther = { result: 'held-by-other', holder: ['s1'], server: 's1' } as const;
 const diskDown = { result: 'unavailable', reason: 'cannot read /shared/lease: EIO' } as const;
 
@@ -626,7 +628,7 @@ const lease = (path: string, server: string, members: string[], over: Partial<Pa
 t.test('the first partition takes the disk lease and the file says so', async (t) => {
   const path = join(sharedDir(t), 'lease');
   const r = await lease(path, 's1', ['s1', 's2'], { now: () => 1_000 });
-  t.same(r, { result: 'held', expiresAtMs: 11_000 });
+  t.same(r, { result: 'held', holder: ['s1', 's2'], expiresAtMs: 11_000 });
   t.same(JSON.parse(readFileSync(path, 'utf8')), { cluster: 'demo', holder: ['s1', 's2'], server: 's1', expiresAtMs: 11_000 });
 });
 
@@ -636,15 +638,26 @@ t.test('another partition is refused while the lease is valid, and takes it once
   const before = readFileSync(path, 'utf8');
   t.same(await lease(path, 's2', ['s2'], { now: () => 10_999 }), { result: 'held-by-other', holder: ['s1'], server: 's1' });
   t.equal(readFileSync(path, 'utf8'), before, 'the refused side wrote nothing');
-  t.same(await lease(path, 's2', ['s2'], { now: () => 11_000 }), { result: 'held', expiresAtMs: 21_000 });
+  t.same(await lease(path, 's2', ['s2'], { now: () => 11_000 }), { result: 'held', holder: ['s2'], expiresAtMs: 21_000 });
 });
 
 t.test('the holder renews its lease, and a server of the holder partition may take it for its smaller partition', async (t) => {
   const path = join(sharedDir(t), 'lease');
   t.equal((await lease(path, 's1', ['s1', 's2'], { now: () => 1_000 })).result, 'held');
-  t.same(await lease(path, 's1', ['s1', 's2'], { now: () => 5_000 }), { result: 'held', expiresAtMs: 15_000 });
-  t.same(await lease(path, 's2', ['s2'], { now: () => 6_000 }), { result: 'held', expiresAtMs: 16_000 });
+  t.same(await lease(path, 's1', ['s1', 's2'], { now: () => 5_000 }), { result: 'held', holder: ['s1', 's2'], expiresAtMs: 15_000 });
+  t.same(await lease(path, 's2', ['s2'], { now: () => 6_000 }), { result: 'held', holder: ['s2'], expiresAtMs: 16_000 });
   t.same(await lease(path, 's1', ['s1'], { now: () => 7_000 }), { result: 'held-by-other', holder: ['s2'], server: 's2' });
+});
+
+t.test('a write still going on when half the settle time is over is dropped before the rename', async (t) => {
+  const dir = sharedDir(t);
+  const path = join(dir, 'lease');
+  // The clock jumps once the temporary file holds the record: the storage was slow to write it.
+  const monotonic = (): number => (readdirSync(dir).some((f) => f.endsWith('.tmp') && statSync(join(dir, f)).size > 0) ? 1e9 : 0);
+  const r = await lease(path, 's1', ['s1'], { monotonic });
+  t.match(r, { result: 'unavailable', reason: /dropped before the rename/ });
+  t.notOk(existsSync(path), 'no lease record was written');
+  t.same(readdirSync(dir), [], 'and the temporary file is gone');
 });
 
 t.test('two partitions racing for the disk lease: exactly one holds it', async (t) => {
@@ -691,22 +704,68 @@ t.test('the default disk lease TTL is three heartbeat timeouts', async (t) => {
   t.equal(defaultDiskLeaseTtlMs(2000), 6000);
 });
 
-t.test('the decision says how long an arbiter lease lasts, for the renewal', async (t) => {
+t.test('the decision says which lease an arbiter granted and until when, for the renewal', async (t) => {
+  const before = performance.now();
   const witness = await resolvePartition(
     resolveInput({ methods: ['witness'] }),
-    fakeEffects({ witness: { result: 'granted', holder: ['s2'], expiresMs: 9000 } }).effects,
+    fakeEffects({ witness: { result: 'granted', holder: ['s1', 's2'], expiresMs: 9000 } }).effects,
   );
-  t.match(witness, { survive: true, leaseMs: 9000 });
+  const after = performance.now();
+  t.same(witness.lease?.holder, ['s1', 's2']);
+  const until = witness.lease?.untilMs ?? 0;
+  t.ok(until >= before + 9000 && until <= after + 9000, 'counted from when the witness was asked');
   const both = await resolvePartition(
     resolveInput({ methods: ['witness', 'disk'] }),
-    fakeEffects({ witness: granted, disk: { result: 'held', expiresAtMs: Date.now() + 6000 } }).effects,
+    fakeEffects({ witness: granted, disk: { result: 'held', holder: ['s1'], expiresAtMs: Date.now() + 6000 } }).effects,
   );
-  t.ok(both.leaseMs !== undefined && both.leaseMs > 5000 && both.leaseMs <= 6000, `the shorter lease: ${both.leaseMs} ms`);
+  const left = (both.lease?.untilMs ?? 0) - performance.now();
+  t.ok(left > 5000 && left <= 6000, `the shorter lease: ${left} ms left`);
+  t.same(both.lease?.holder.sort(), ['s1', 's2'], 'held for every server either arbiter named');
   const majority = await resolvePartition(resolveInput({ methods: ['majority'], heard: ['s1', 's2'] }), fakeEffects({}).effects);
-  t.equal(majority.leaseMs, undefined, 'majority grants no lease');
+  t.equal(majority.lease, undefined, 'majority grants no lease');
   const refused = await resolvePartition(
     resolveInput({ methods: ['witness'] }),
     fakeEffects({ witness: { result: 'refused', holder: ['s1'] } }).effects,
   );
-  t.equal(refused.leaseMs, undefined, 'a refused lease is no lease');
+  t.equal(refused.lease, undefined, 'a refused lease is no lease');
+});
+
+t.test('a renewal that cannot reach the arbiter runs on the lease it still holds, while that is safe', async (t) => {
+  const lost = (checks: PartitionChecks, methods: PartitionMethod[] = ['majority', 'witness']) =>
+    decidePartition({ methods, servers: S3, self: 's1', heard: ['s1', 's2'], checks });
+  const base = {
+    lease: { untilMs: 10_000, holder: ['s1', 's2'] },
+    members: ['s1', 's2'],
+    nowMs: 1_000,
+    retryMs: 1000,
+    attemptMs: 2000,
+    deadlineMs: 500,
+  };
+  t.equal(
+    holdOnLease({ ...base, decision: lost({ witness: witnessDown }) }),
+    'witness: unavailable (connect ECONNREFUSED 10.0.0.9:29100); this side holds the lease for 9000 ms more: asking again in 1000 ms',
+  );
+  t.match(holdOnLease({ ...base, decision: lost({ disk: diskDown }, ['disk']) }), /^disk: unavailable \(cannot read/);
+  const stands: [string, Partial<HoldOnInput>][] = [
+    ['the witness refused: another side holds the lease', { decision: lost({ witness: refused }) }],
+    [
+      'majority lost',
+      {
+        decision: decidePartition({
+          methods: ['majority', 'witness'],
+          servers: S3,
+          self: 's1',
+          heard: ['s1'],
+          checks: { witness: witnessDown },
+        }),
+      },
+    ],
+    ['ping found this server cut off', { decision: lost({ ping: noAnswer, witness: witnessDown }, ['ping', 'witness']) }],
+    ['no lease is held', { decision: lost({ witness: witnessDown }), lease: undefined }],
+    ['the lease was granted to a server now on the other side', { decision: lost({ witness: witnessDown }), members: ['s1'] }],
+    ['too little of the lease is left for another attempt and the emergency', { decision: lost({ witness: witnessDown }), nowMs: 6_450 }],
+    ['the decision survived', { decision: lost({ witness: granted }) }],
+  ];
+  for (const [name, over] of stands) t.equal(holdOnLease({ ...base, decision: lost({ witness: witnessDown }), ...over }), undefined, name);
+  t.ok(holdOnLease({ ...base, decision: lost({ witness: witnessDown }), nowMs: 6_449 }), 'one millisecond more is enough');
 });

@@ -138,7 +138,7 @@ export class ResourceController {
   readonly #lives = new Map<string, { incarnation: number; state: string; groups: { group: string; state: string }[] }>();
   /** servers seen restarting (a new incarnation) with the groups their previous life reported, for the coordinator */
   readonly #restarted: { server: string; incarnation: number; groups: { group: string; state: string }[] }[] = [];
-  /** group → failovers in a row this coordinator ordered for a start failure (the rung's limit) */
+  /** group → failovers in a row this coordinator ordered for a start failure (the rung's limit), until the group comes online */
   readonly #failoversInARow = new Map<string, number>();
 
   constructor(ctx: ControllerContext, opts: ControllerOptions = {}) {
@@ -375,6 +375,11 @@ export class ResourceController {
     if (this.#view.startupDone) this.#startupDone = true;
     for (const s of servers) {
       const before = this.#lives.get(s.name);
+      // A group that came online has started: its start-failure failovers in a row are over.
+      for (const g of s.groups) {
+        if (g.state === 'online' && !before?.groups.some((b) => b.group === g.group && b.state === 'online'))
+          this.#failoversInARow.delete(g.group);
+      }
       this.#lives.set(s.name, { incarnation: s.incarnation, state: s.state, groups: s.groups });
       // Seen down first, its groups are the server-down pass's (below, in #coordinate).
       if (s.local || !before || isDown(before.state) || before.incarnation === 0 || s.incarnation === 0) continue;
@@ -461,7 +466,8 @@ export class ResourceController {
     const p = this.#clusterPlan(event);
     const problem = p.refusals[0];
     if (problem) throw new TandemError('REFUSED', problem.reason, problem.code ? { reason: problem.code } : {});
-    // Failovers in a row count for the start-failure rung's limit; an operator's command starts the count again.
+    // Failovers in a row count for the start-failure rung's limit; a group that comes online (#onView)
+    // or an operator's command starts the count again.
     if (cause === 'FAILOVER' && verb === 'FAILOVER') this.#failoversInARow.set(name, (this.#failoversInARow.get(name) ?? 0) + 1);
     else if (cause === 'OPERATOR') this.#failoversInARow.delete(name);
     return ack(await this.#execute(p, cause));

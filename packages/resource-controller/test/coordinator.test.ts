@@ -413,6 +413,38 @@ t.test('a start failure with failovers left asks the coordinator to fail the gro
   t.pass('stop-group ran once the failover was refused');
 });
 
+t.test('the start-failure failovers in a row count until the group comes online somewhere', async (t) => {
+  const { call, orders, state } = await setup(t, traced('web', 's2, s1, s3'));
+  await call(activate);
+  await call({
+    view: view([
+      ['s1', 'online'],
+      ['s2', 'online', [{ group: 'web', state: 'failed' }]],
+      ['s3', 'online'],
+    ]),
+  });
+  const failover = { group: { action: GroupAction.GROUP_ACTION_FAILOVER, group: 'web', cause: Cause.CAUSE_FAILOVER, failoverLimit: 1 } };
+  await call(failover);
+  t.equal(state('web'), 'online', 'failed over from s2 to here');
+  t.same(
+    orders.map((o) => [o.server, GroupAction[o.action]]),
+    [['s2', 'GROUP_ACTION_STOP']],
+  );
+  // Its start failing here too, the rung asks again: one failover in a row is the limit.
+  await t.rejects(call(failover), { code: 'REFUSED', message: /in a row/ });
+  // nm reports web online here: it started, and the count is over.
+  await call({
+    view: view([
+      ['s1', 'online', [{ group: 'web', state: 'online' }]],
+      ['s2', 'online'],
+      ['s3', 'online'],
+    ]),
+  });
+  await call(failover);
+  t.equal(state('web'), 'offline', 'failed over again, away from here');
+  t.same(orders.at(-1) && [orders.at(-1)!.server, GroupAction[orders.at(-1)!.action]], ['s2', 'GROUP_ACTION_START']);
+});
+
 t.test('a server that restarted faster than the heartbeat timeout: the groups of its previous life start elsewhere', async (t) => {
   const { call, state, trace } = await setup(t, traced('db', 's2, s1'));
   await call(activate);

@@ -12,7 +12,7 @@ import * as zmq from 'zeromq';
 import { PM2_NAMES, RpcClient, RpcServer, TandemError, toTandemError, type DaemonContext, type RpcHandler } from '@tandem/core';
 import type { tandem } from '@tandem/protocol';
 import { loadCurveKeys, type CurveKeys } from './keys.js';
-import { MembershipTable, checkMembership, type PeerReach, type PeerView } from './table.js';
+import { MembershipTable, checkMembership, type LostPeer, type PeerReach, type PeerView } from './table.js';
 import { ZapHandler } from './zap.js';
 
 /** What this server says of itself in each exchange. */
@@ -20,8 +20,8 @@ export interface LocalMembership {
   incarnation: number;
   state: string;
   hears: string[];
-  /** those of `hears` silent for the quorum lease */
-  quiet?: string[];
+  /** the servers heard once but not within the quorum lease, and for how long */
+  lost?: LostPeer[];
   /** the groups that are not offline here */
   groups?: { group: string; state: string }[];
   /** the servers this one declared down, with the incarnation each had */
@@ -270,14 +270,14 @@ export class Membership {
   #message(): tandem.v1.Membership.$Properties {
     const { config, server } = this.#host;
     // config_generation stays 0 until configurations are distributed with a generation.
-    const { incarnation, state, hears, quiet = [], groups = [], down = [], startupDone = false, configGeneration = 0 } = this.#local;
+    const { incarnation, state, hears, lost = [], groups = [], down = [], startupDone = false, configGeneration = 0 } = this.#local;
     return {
       cluster: config.cluster.name,
       server,
       incarnation,
       state,
       hears,
-      quiet,
+      lost,
       groups,
       down,
       startupDone,

@@ -9,14 +9,20 @@ import type { tandem } from '@tandem/protocol';
 /** `unknown` until a peer answered or the heartbeat timeout since the start has passed. */
 export type PeerReach = 'reachable' | 'unreachable' | 'unknown';
 
+/** A server a node manager no longer hears within the quorum lease. */
+export interface LostPeer {
+  server: string;
+  silentMs: number;
+}
+
 export interface ReportedMembership {
   incarnation: number;
   /** the peer's own server state */
   state: string;
   /** the servers the peer's heartbeat hears */
   hears: string[];
-  /** those of `hears` silent for the quorum lease: the peer counts them lost */
-  quiet: string[];
+  /** the servers the peer heard once but not within the quorum lease, and for how long (when it sent this) */
+  lost: LostPeer[];
   configGeneration: number;
   sentAtMs: number;
   /** the groups that are not offline on the peer */
@@ -99,7 +105,7 @@ export class MembershipTable {
       incarnation,
       state: m.state,
       hears: [...m.hears],
-      quiet: [...m.quiet],
+      lost: m.lost.map((l) => ({ server: l.server, silentMs: Number(l.silentMs) })),
       configGeneration: m.configGeneration,
       sentAtMs: m.sentAtMs,
       groups: m.groups.map((g) => ({ group: g.group, state: g.state })),

@@ -1,10 +1,11 @@
 /**
  * A split that is not a clique (docs/partition.md, "A split that is not a clique"): two servers
  * that no longer hear each other while a third still hears both. Each of the two still counts a
- * majority with the third, so partition resolution alone would keep both; the third server, the
- * bridge, sees it in their reports and declares the later one in configuration order down, which
- * makes it fence itself. A pure function: the node manager passes what it hears and what its peers
- * reported.
+ * majority with the third, so partition resolution alone would keep both (neither takes the
+ * other's groups over meanwhile: the third still hears it, see cluster-view.ts). The third
+ * server, the bridge, declares the later one in configuration order down, which makes it fence
+ * itself. A pure function: the node manager passes what its heartbeat heard and when, and what
+ * its peers reported.
  */
 import type { PeerView } from '../membership/table.js';
 
@@ -14,11 +15,14 @@ const RUNNING = new Set(['online', 'suspended']);
 export interface BridgeInput {
   /** every server, in configuration order */
   servers: readonly string[];
-  /** the peers this server heard within the quorum lease */
-  recent: Iterable<string>;
+  nowMs: number;
+  quorumLeaseMs: number;
+  intervalMs: number;
+  /** when this server's heartbeat last heard each peer (0: never), on the clock of nowMs */
+  heardAtMs: ReadonlyMap<string, number>;
   /** each peer's incarnation as this server's heartbeat knows it (0: not known) */
   incarnations: ReadonlyMap<string, number>;
-  /** what the peers' node managers reported */
+  /** what the peers' node managers reported; a peer's lastHeardMs is when its report came */
   peers: readonly PeerView[];
 }
 
@@ -32,37 +36,45 @@ export interface SplitLoser {
 }
 
 /**
- * The servers to declare down: for every two peers this server heard within the quorum lease that
- * run groups and answer, where one reports the other lost (silent for its quorum lease, or
- * declared down in its present life), the later of the two in configuration order, taken from the
- * earliest pair on (a server already leaving takes nobody with it). The reports must be of the
+ * The servers to declare down. For two peers this server heard within the quorum lease that run
+ * groups and answer, where one reports it has not heard the other for the quorum lease, and this
+ * server heard that other one later than that by more than the lease and half an interval (so it
+ * was alive and talking here while the first had long lost it: not a server that died, seen a
+ * heartbeat apart), the later of the two in configuration order leaves. Pairs are taken from the
+ * earliest server on; a server already leaving takes nobody with it. The reports must be of the
  * lives this server hears now.
  */
 export function splitLosers(input: BridgeInput): SplitLoser[] {
-  const recent = new Set(input.recent);
+  const { nowMs, quorumLeaseMs, intervalMs } = input;
   const rank = new Map(input.servers.map((s, i) => [s, i]));
+  const heardAt = (s: string): number => input.heardAtMs.get(s) ?? 0;
   const candidates = input.peers
     .filter((p) => {
       const life = input.incarnations.get(p.server) ?? 0;
       const r = p.reported;
-      return (
-        rank.has(p.server) && recent.has(p.server) && p.reach === 'reachable' && life > 0 && r?.incarnation === life && RUNNING.has(r.state)
-      );
+      const recent = heardAt(p.server) > 0 && nowMs - heardAt(p.server) <= quorumLeaseMs;
+      return rank.has(p.server) && recent && p.reach === 'reachable' && life > 0 && r?.incarnation === life && RUNNING.has(r.state);
     })
     .sort((a, b) => rank.get(a.server)! - rank.get(b.server)!);
-  const lost = (by: PeerView, other: PeerView): boolean => {
-    const r = by.reported!;
-    return r.quiet.includes(other.server) || r.down.some((d) => d.server === other.server && d.incarnation === other.reported!.incarnation);
+  /** How much later than `by` last heard `other` this server heard it, if `by` reports it lost. */
+  const heardSince = (by: PeerView, other: PeerView): number | undefined => {
+    const l = by.reported!.lost.find((x) => x.server === other.server);
+    return l === undefined ? undefined : heardAt(other.server) - (by.lastHeardMs - l.silentMs);
   };
+  const enough = quorumLeaseMs + intervalMs / 2;
   const losers = new Map<string, SplitLoser>();
-  // Earlier servers first: one that leaves costs no later server its place.
   candidates.forEach((a, i) => {
     if (losers.has(a.server)) return;
     for (const b of candidates.slice(i + 1)) {
       if (losers.has(b.server)) continue;
-      const aLostB = lost(a, b);
-      if (!aLostB && !lost(b, a)) continue;
-      const how = aLostB ? `${a.server} lost ${b.server}` : `${b.server} lost ${a.server}`;
+      const bLater = heardSince(a, b);
+      const aLater = heardSince(b, a);
+      let how: string;
+      if (bLater !== undefined && bLater > enough)
+        how = `${a.server} lost ${b.server}, heard here ${Math.round(bLater)} ms after ${a.server} last heard it`;
+      else if (aLater !== undefined && aLater > enough)
+        how = `${b.server} lost ${a.server}, heard here ${Math.round(aLater)} ms after ${b.server} last heard it`;
+      else continue;
       losers.set(b.server, {
         server: b.server,
         incarnation: b.reported!.incarnation,

@@ -3,7 +3,7 @@
  * outside checks answered, does its partition survive? A pure function; docs/partition.md
  * states the rules it implements.
  */
-import type { Config } from '@tandem/core';
+import { FENCE_MARGIN_MS, type Config } from '@tandem/core';
 
 export type PartitionMethod = Config['cluster']['networkPartition']['methods'][number];
 
@@ -19,7 +19,7 @@ export type PingOutcome =
 
 /** Whether this partition holds the lease record on shared storage. */
 export type DiskOutcome =
-  | { result: 'held'; expiresAtMs: number }
+  | { result: 'held'; holder: string[]; expiresAtMs: number }
   | { result: 'held-by-other'; holder: string[]; server: string }
   | { result: 'unavailable'; reason: string };
 
@@ -50,6 +50,8 @@ export interface MethodVerdict {
   verdict: Verdict;
   /** one readable line, starting with the method: `majority: 2 of 3 servers (s1, s2) are heard` */
   reason: string;
+  /** lost only because the arbiter (witness, disk) could not be reached or used in time */
+  unreachable?: boolean;
 }
 
 export interface PartitionDecision {
@@ -83,10 +85,11 @@ function majorityVerdict(servers: readonly string[], members: string[]): MethodV
   return { method: 'majority', verdict: 'tie', reason: `majority: tie, ${seen}, exactly half` };
 }
 
-const cannotDecide = (method: PartitionMethod, why: string): MethodVerdict => ({
+const cannotDecide = (method: PartitionMethod, why: string, unreachable = false): MethodVerdict => ({
   method,
   verdict: 'lose',
   reason: `${method}: ${why}: a server that cannot decide loses`,
+  ...(unreachable ? { unreachable } : {}),
 });
 
 function witnessVerdict(outcome: WitnessOutcome | undefined): MethodVerdict {
@@ -97,7 +100,7 @@ function witnessVerdict(outcome: WitnessOutcome | undefined): MethodVerdict {
     case 'refused':
       return { method: 'witness', verdict: 'lose', reason: `witness: lease held by ${list(outcome.holder)}` };
     case 'unavailable':
-      return cannotDecide('witness', `unavailable (${outcome.reason})`);
+      return cannotDecide('witness', `unavailable (${outcome.reason})`, true);
   }
 }
 
@@ -125,7 +128,7 @@ function diskVerdict(outcome: DiskOutcome | undefined): MethodVerdict {
     case 'held-by-other':
       return { method: 'disk', verdict: 'lose', reason: `disk: lease held by ${list(outcome.holder)} (written by ${outcome.server})` };
     case 'unavailable':
-      return cannotDecide('disk', `unavailable (${outcome.reason})`);
+      return cannotDecide('disk', `unavailable (${outcome.reason})`, true);
   }
 }
 
@@ -188,4 +191,43 @@ export function decidePartition(input: PartitionInput): PartitionDecision {
   }
   const reasons = perMethod.map((v) => (v.verdict === 'tie' ? `${v.reason}, decided by the arbiter` : v.reason));
   return { survive: true, reason: reasons.join('; '), perMethod };
+}
+
+/** An arbiter lease this side holds: until when (on the caller's monotonic clock) and the servers it was granted to. */
+export interface HeldLease {
+  untilMs: number;
+  holder: string[];
+}
+
+export interface HoldOnInput {
+  /** the decision of a renewal */
+  decision: PartitionDecision;
+  /** the lease the last decision that survived was granted, if any */
+  lease: HeldLease | undefined;
+  /** this server's partition now */
+  members: readonly string[];
+  nowMs: number;
+  /** when the next attempt starts, how long it may take, and the emergency deadline after it */
+  retryMs: number;
+  attemptMs: number;
+  deadlineMs: number;
+}
+
+/**
+ * A renewal that could not reach its arbiter (docs/partition.md, "Renewal"): may this side keep
+ * running on the lease it still holds and ask again? Only when every method that said lose could
+ * merely not reach its arbiter; when the lease was granted to servers that are all still in this
+ * partition (one on the other side could renew it there); and when enough of it is left for
+ * another attempt, the emergency procedure after it and the margin. Returns the line to log, or
+ * undefined: the decision stands.
+ */
+export function holdOnLease(i: HoldOnInput): string | undefined {
+  const { decision, lease } = i;
+  if (decision.survive || !lease) return undefined;
+  const losing = decision.perMethod.filter((v) => v.verdict === 'lose');
+  if (losing.length === 0 || !losing.every((v) => v.unreachable === true)) return undefined;
+  if (!lease.holder.every((s) => i.members.includes(s))) return undefined;
+  const left = Math.floor(lease.untilMs - i.nowMs);
+  if (left - i.retryMs - i.attemptMs - i.deadlineMs - FENCE_MARGIN_MS <= 0) return undefined;
+  return `${losing.map((v) => v.reason.replace(/: a server that cannot decide loses$/, '')).join('; ')}; this side holds the lease for ${left} ms more: asking again in ${i.retryMs} ms`;
 }

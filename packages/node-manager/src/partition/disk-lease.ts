@@ -33,6 +33,8 @@ export interface DiskLeaseOptions {
   timeoutMs: number;
   /** wall clock (ms since the epoch), for the lease's expiry */
   now?: () => number;
+  /** monotonic clock (ms) for the time limits; default performance.now */
+  monotonic?: () => number;
 }
 
 /**
@@ -82,9 +84,11 @@ async function readLease(path: string): Promise<Read> {
 /**
  * Writes the record through a temporary file in the same directory and a rename. The temporary
  * name is this writer's own: on shared storage another server may be writing beside it (so not
- * core's writeFileAtomic, whose one `.tmp` name would collide).
+ * core's writeFileAtomic, whose one `.tmp` name would collide). A write that is late by the time
+ * it would rename (`inTime` says no) is dropped: the record must land within half the settle
+ * time of the read, or not at all.
  */
-async function writeLease(path: string, lease: DiskLease): Promise<void> {
+async function writeLease(path: string, lease: DiskLease, inTime: () => boolean): Promise<void> {
   const tmp = `${path}.${lease.server}.${randomBytes(4).toString('hex')}.tmp`;
   try {
     const file = await open(tmp, 'wx', 0o644);
@@ -94,6 +98,7 @@ async function writeLease(path: string, lease: DiskLease): Promise<void> {
     } finally {
       await file.close();
     }
+    if (!inTime()) throw new Error('the write took more than half the settle time: dropped before the rename');
     await rename(tmp, path);
   } finally {
     await rm(tmp, { force: true });
@@ -118,11 +123,12 @@ export async function acquireDiskLease(opts: DiskLeaseOptions): Promise<DiskOutc
   const { path, cluster, server, members, ttlMs, timeoutMs } = opts;
   const settleMs = opts.settleMs ?? DISK_SETTLE_MS;
   const now = opts.now ?? Date.now;
-  const deadline = performance.now() + timeoutMs;
-  const left = (): number => deadline - performance.now();
+  const clock = opts.monotonic ?? ((): number => performance.now());
+  const deadline = clock() + timeoutMs;
+  const left = (): number => deadline - clock();
   const late = `not done within ${timeoutMs} ms`;
   try {
-    const readAt = performance.now();
+    const readAt = clock();
     const before = await within(readLease(path), left());
     if (!before) return unavailable(`reading ${path}: ${late}`);
     if ('failure' in before) return unavailable(before.failure);
@@ -137,13 +143,13 @@ export async function acquireDiskLease(opts: DiskLeaseOptions): Promise<DiskOutc
     // Exclusion holds only if every writer's write lands within half the settle time of its read
     // (Fischer's bound, with a margin). Checked before writing where it can be: a record written and
     // then abandoned would make the other side lose too.
-    const writeBudgetMs = (): number => readAt + settleMs / 2 - performance.now();
+    const writeBudgetMs = (): number => readAt + settleMs / 2 - clock();
     if (left() < settleMs + writeBudgetMs())
       return unavailable(`no time left for the settle time of ${settleMs} ms within ${timeoutMs} ms`);
     if (writeBudgetMs() <= 0) return unavailable(`reading ${path} took more than half the settle time (${settleMs} ms)`);
     const mine: DiskLease = { cluster, holder: [...members], server, expiresAtMs: now() + ttlMs };
     const written = await within(
-      writeLease(path, mine).then(
+      writeLease(path, mine, () => writeBudgetMs() > 0).then(
         () => '',
         (err: Error) => `cannot write ${path}: ${err.message}`,
       ),
@@ -160,7 +166,7 @@ export async function acquireDiskLease(opts: DiskLeaseOptions): Promise<DiskOutc
     const last = after.lease;
     // The last writer may be another server of this partition taking the same lease at the same time.
     if (last.cluster === cluster && last.holder.includes(server) && last.expiresAtMs > now())
-      return { result: 'held', expiresAtMs: last.expiresAtMs };
+      return { result: 'held', holder: last.holder, expiresAtMs: last.expiresAtMs };
     return { result: 'held-by-other', holder: last.holder, server: last.server };
   } catch (err) {
     return unavailable(`${path}: ${(err as Error).message}`);

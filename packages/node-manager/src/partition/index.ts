@@ -5,9 +5,12 @@
 export {
   ARBITER_METHODS,
   decidePartition,
+  holdOnLease,
   methodVerdict,
   partitionMembers,
   type DiskOutcome,
+  type HeldLease,
+  type HoldOnInput,
   type MethodVerdict,
   type PartitionChecks,
   type PartitionDecision,

@@ -10,6 +10,7 @@ import {
   ARBITER_METHODS,
   decidePartition,
   methodVerdict,
+  type HeldLease,
   partitionMembers,
   type DiskOutcome,
   type PartitionChecks,
@@ -56,12 +57,13 @@ export interface ResolveInput {
 export async function resolvePartition(
   input: ResolveInput,
   effects: PartitionEffects = PARTITION_EFFECTS,
-): Promise<PartitionDecision & { leaseMs?: number | undefined }> {
+): Promise<PartitionDecision & { lease?: HeldLease | undefined }> {
   const { cluster, networkPartition: np, servers, self } = input;
   const members = partitionMembers(servers, self, input.heard);
   const deadline = performance.now() + input.timeoutMs;
   const left = (): number => Math.max(0, deadline - performance.now());
   const checks: PartitionChecks = {};
+  let witnessAskedMs = 0;
   const stillStanding = (): boolean =>
     np.methods
       .filter((m) => m === 'majority' || checks[m] !== undefined)
@@ -71,6 +73,7 @@ export async function resolvePartition(
   for (const method of np.methods.filter((m) => ARBITER_METHODS.includes(m))) {
     if (!servers.includes(self) || !stillStanding()) break;
     if (method === 'witness') {
+      witnessAskedMs = performance.now();
       checks.witness = np.witness
         ? await effects.askWitness(np.witness, { cluster, server: self, members }, left())
         : { result: 'unavailable', reason: 'no witness URL is configured' };
@@ -81,16 +84,25 @@ export async function resolvePartition(
     }
   }
   const decision = decidePartition({ methods: np.methods, servers, self, heard: members, checks });
-  return { ...decision, leaseMs: leaseMs(checks, Date.now()) };
+  return { ...decision, lease: heldLease(checks, witnessAskedMs) };
 }
 
 /**
- * How long the lease an arbiter granted lasts (the shortest, when both were asked); undefined
- * when no arbiter granted one. The survivor renews it before then while a server stays silent.
+ * The lease the arbiters granted (undefined when none did): until when, on the performance.now()
+ * clock, the shortest when both were asked; and every server it was granted to. The witness's
+ * lease is counted from when it was asked, so it never outlasts the witness's own. The survivor
+ * renews it before then while a server stays silent.
  */
-function leaseMs(checks: PartitionChecks, nowMs: number): number | undefined {
-  const left: number[] = [];
-  if (checks.witness?.result === 'granted') left.push(checks.witness.expiresMs);
-  if (checks.disk?.result === 'held') left.push(checks.disk.expiresAtMs - nowMs);
-  return left.length > 0 ? Math.max(0, Math.min(...left)) : undefined;
+function heldLease(checks: PartitionChecks, witnessAskedMs: number): HeldLease | undefined {
+  const until: number[] = [];
+  const holder = new Set<string>();
+  if (checks.witness?.result === 'granted') {
+    until.push(witnessAskedMs + checks.witness.expiresMs);
+    for (const s of checks.witness.holder) holder.add(s);
+  }
+  if (checks.disk?.result === 'held') {
+    until.push(performance.now() + checks.disk.expiresAtMs - Date.now());
+    for (const s of checks.disk.holder) holder.add(s);
+  }
+  return until.length > 0 ? { untilMs: Math.min(...until), holder: [...holder] } : undefined;
 }
