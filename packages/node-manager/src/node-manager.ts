@@ -138,6 +138,8 @@ export class NodeManager {
   #lease: HeldLease | undefined;
   /** renewals are failing to reach the arbiter: alerted once per outage */
   #holdingOn = false;
+  /** the partition (#partitionKey) the last decision that survived counted; undefined after any other outcome */
+  #survivedWith: string | undefined;
   /** the peers hb heard within the quorum lease at the last look (what partition resolution counts) */
   #heardRecently: string[] = [];
   /** the peers hb hears but that have been silent for the quorum lease */
@@ -356,7 +358,14 @@ export class NodeManager {
       this.#ctx.alerts.raise('TND-NM-0020', `server ${c.server} is down (was ${c.from})`, { server: c.server });
       lost = true;
     }
-    if (lost && this.#runsGroups()) this.#resolvePartition();
+    // Declared down after its quorum lease: the decision taken then counted what is heard now,
+    // and a second one would leave the cluster without a coordinator meanwhile for nothing.
+    if (lost && this.#runsGroups() && this.#survivedWith !== this.#partitionKey()) this.#resolvePartition();
+  }
+
+  /** This server's partition now (sorted, joined), as a decision counts it. */
+  #partitionKey(): string {
+    return [this.#ctx.server, ...this.#heardRecently].sort().join();
   }
 
   /**
@@ -371,6 +380,8 @@ export class NodeManager {
     }
     const { config, server } = this.#ctx;
     const heard = [server, ...this.#heardRecently];
+    const key = this.#partitionKey();
+    this.#survivedWith = undefined;
     const decisionMs = partitionDecisionMs(config.cluster);
     this.#resolving = resolvePartition({
       cluster: config.cluster.name,
@@ -402,6 +413,7 @@ export class NodeManager {
           return this.#scheduleRenewal(retryMs);
         }
         this.#holdingOn = false;
+        this.#survivedWith = key;
         this.#lease = decision.lease;
         this.#ctx.log.warn(`partition resolution: this side survives: ${decision.reason}`);
         this.#scheduleRenewal(decision.lease && (decision.lease.untilMs - performance.now()) / 3);

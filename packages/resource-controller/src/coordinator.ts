@@ -4,6 +4,7 @@
  * where each group is, and which groups a server that went down left behind. Pure: the caller
  * passes the view, this server's own groups and the orders still settling.
  */
+import type { ResourceConfig } from '@tandem/core';
 import type { GroupPlacement, PlannerServer } from './planner/index.js';
 
 export interface ViewServer {
@@ -75,4 +76,13 @@ export function orphans(view: View, dead: ViewServer, live: GroupPlacement[]): G
 export function newlyOnline(before: View | undefined, now: View): string[] {
   const was = new Set((before?.servers ?? []).filter((s) => s.state === 'online').map((s) => s.name));
   return now.servers.filter((s) => s.state === 'online' && !was.has(s.name)).map((s) => s.name);
+}
+
+/**
+ * Whether a resource may start during the fence grace of a failover from a server that went
+ * down: a floating IP that checks for a duplicate first. An address the loser still holds answers
+ * that check, and a FAILOVER start waits while it does; anything else waits the grace out.
+ */
+export function provesItselfFree(r: ResourceConfig, event: string): boolean {
+  return event === 'FAILOVER' && r.type === 'fip' && r.checkDuplicate;
 }

@@ -10,6 +10,7 @@ export {
   newlyOnline,
   orphans,
   plannerServers,
+  provesItselfFree,
   settled,
   type Settling,
   type View,

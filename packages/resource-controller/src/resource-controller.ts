@@ -10,6 +10,7 @@ import {
   TandemError,
   groupOperationTimeoutMs,
   partitionDecisionMs,
+  sleep,
   toTandemError,
   type DaemonContext,
   type GroupConfig,
@@ -23,7 +24,17 @@ import { createDriver } from './drivers/index.js';
 import { dependenciesOf, dependentsOf, startOrder } from './groups/dependencies.js';
 import { groupState, type GroupOperation, type GroupState, type ResourceState } from './groups/states.js';
 import { LastStartStore } from './last-start.js';
-import { isDown, livePlacements, newlyOnline, orphans, plannerServers, settled, type Settling, type View } from './coordinator.js';
+import {
+  isDown,
+  livePlacements,
+  newlyOnline,
+  orphans,
+  plannerServers,
+  provesItselfFree,
+  settled,
+  type Settling,
+  type View,
+} from './coordinator.js';
 import { plan, type GroupPlacement, type Plan, type PlanAction, type PlanEvent } from './planner/index.js';
 import {
   STOP_FACTORS,
@@ -402,7 +413,8 @@ export class ResourceController {
       if (!event) throw new TandemError('BAD_REQUEST', `start order for group ${name} without a valid event (${o.event || '""'})`);
       if (this.#state(g) === 'online') return ack(`group ${name} is already online on ${this.#ctx.server}`);
       this.#admit(g, true);
-      await this.#operate(g, 'starting', () => this.#start(g, event));
+      const fenceUntilMs = Date.now() + (o.fenceWaitMs ?? 0);
+      await this.#operate(g, 'starting', () => this.#start(g, event, fenceUntilMs));
       return this.#outcome(g, 'online', 'start');
     }
     if (o.action === tandem.v1.GroupAction.GROUP_ACTION_STOP) {
@@ -524,10 +536,11 @@ export class ResourceController {
 
   /**
    * Carries out a plan in order: steps on this server directly, the others as orders through nm.
-   * A group whose stop failed is not started elsewhere. Returns one line of what happened; throws
-   * when a step failed.
+   * A group whose stop failed is not started elsewhere. `fenceUntilMs`: the fence grace of the
+   * server the groups failed over from ends then (#startResources). Returns one line of what
+   * happened; throws when a step failed.
    */
-  async #execute(p: Plan, cause: StartCause): Promise<string> {
+  async #execute(p: Plan, cause: StartCause, fenceUntilMs = 0): Promise<string> {
     const done: string[] = [];
     const failed: string[] = [];
     const stopFailed = new Set<string>();
@@ -540,8 +553,8 @@ export class ResourceController {
       const what = `${a.kind} ${a.group} on ${a.server}`;
       this.#settling.set(a.group, { server: a.server, state: a.kind === 'start' ? 'starting' : 'stopping', untilMs: Infinity });
       try {
-        if (a.server === this.#ctx.server) await this.#runHere(a, cause);
-        else await this.#orderTo(a);
+        if (a.server === this.#ctx.server) await this.#runHere(a, cause, fenceUntilMs);
+        else await this.#orderTo(a, fenceUntilMs);
         this.#settling.set(a.group, { server: a.server, state: a.kind === 'start' ? 'online' : 'offline', untilMs: Date.now() + settleMs });
         done.push(what);
       } catch (err) {
@@ -555,14 +568,14 @@ export class ResourceController {
     return done.length > 0 ? `done: ${done.join(', ')}` : 'nothing to do';
   }
 
-  async #runHere(a: PlanAction, cause: StartCause): Promise<void> {
+  async #runHere(a: PlanAction, cause: StartCause, fenceUntilMs: number): Promise<void> {
     const g = this.#group(a.group);
     if (a.kind === 'start') {
       if (this.#state(g) === 'online') return;
       this.#admit(g, true);
       // An operator's start on the coordinator keeps its cause (RECOVER for the monitor's); the planner's FAILOVER wins.
       const event = a.event === 'FAILOVER' ? 'FAILOVER' : startEventFor(cause);
-      await this.#operate(g, 'starting', () => this.#start(g, event));
+      await this.#operate(g, 'starting', () => this.#start(g, event, fenceUntilMs));
       this.#outcome(g, 'online', 'start');
     } else {
       if (this.#state(g) === 'offline') return;
@@ -572,13 +585,15 @@ export class ResourceController {
     }
   }
 
-  async #orderTo(a: PlanAction): Promise<void> {
+  async #orderTo(a: PlanAction, fenceUntilMs: number): Promise<void> {
+    // Relative: the clocks of the servers may differ. Counted from now, it ends no earlier there.
+    const fenceWaitMs = Math.max(0, Math.ceil(fenceUntilMs - Date.now()));
     const order: tandem.v1.GroupOrder.$Properties = {
       server: a.server,
       group: a.group,
       coordinator: this.#ctx.server,
       ...(a.kind === 'start'
-        ? { action: tandem.v1.GroupAction.GROUP_ACTION_START, event: a.event }
+        ? { action: tandem.v1.GroupAction.GROUP_ACTION_START, event: a.event, fenceWaitMs }
         : { action: tandem.v1.GroupAction.GROUP_ACTION_STOP, factor: a.factor }),
     };
     const g = this.#group(a.group);
@@ -615,8 +630,11 @@ export class ResourceController {
     const cameOnline = before ? newlyOnline(before, view) : [this.#ctx.server];
     if (view.coordinator !== this.#ctx.server) return;
     const { startupWaitMs, networkPartition } = this.#ctx.config.cluster;
-    // The server that went down decides its side of the split first, then has the grace to release.
-    const graceMs = networkPartition.fenceGraceMs + partitionDecisionMs(this.#ctx.config.cluster);
+    // The server that went down decides its side of the split, then has the fence grace to release
+    // everything: a plan starts once the decision time is over, its resources once the grace is
+    // (a floating IP that checks for a duplicate may start before: #startResources).
+    const decisionMs = partitionDecisionMs(this.#ctx.config.cluster);
+    const graceMs = networkPartition.fenceGraceMs + decisionMs;
     if (!this.#startupDone) {
       const waitOver = Date.now() >= this.#activatedMs + startupWaitMs;
       if (!settled(view) && !waitOver) {
@@ -646,9 +664,9 @@ export class ResourceController {
       if (this.#handledDown.has(key)) continue;
       const lost = orphans(view, dead, livePlacements(view, this.#localPlacements(), this.#settlingNow()));
       if (lost.length === 0) continue;
-      const graceEnds = dead.sinceMs + graceMs;
-      if (Date.now() < graceEnds) {
-        this.#wakeAt(graceEnds);
+      const decided = dead.sinceMs + decisionMs;
+      if (Date.now() < decided) {
+        this.#wakeAt(decided);
         continue;
       }
       this.#handledDown.add(key);
@@ -663,17 +681,17 @@ export class ResourceController {
           });
         }
       }
-      await this.#executeLogged(p, 'FAILOVER', `${dead.name} down`);
+      await this.#executeLogged(p, 'FAILOVER', `${dead.name} down`, dead.sinceMs + graceMs);
     }
     for (const server of cameOnline) {
       await this.#executeLogged(this.#clusterPlan({ kind: 'server-up', server }), 'OPERATOR', `${server} online`);
     }
   }
 
-  async #executeLogged(p: Plan, cause: StartCause, why: string): Promise<void> {
+  async #executeLogged(p: Plan, cause: StartCause, why: string, fenceUntilMs = 0): Promise<void> {
     if (p.actions.length === 0) return;
     try {
-      this.#ctx.log.info(`${why}: ${await this.#execute(p, cause)}`);
+      this.#ctx.log.info(`${why}: ${await this.#execute(p, cause, fenceUntilMs)}`);
     } catch (err) {
       this.#ctx.log.error(`${why}: ${errorMessage(err)}`);
     }
@@ -808,9 +826,10 @@ export class ResourceController {
   }
 
   /** Starts the whole group in dependency order, and says how it went. */
-  async #start(g: GroupRuntime, event: ScriptEvent): Promise<void> {
+  /** `fenceUntilMs`: a failover's fence grace ends then (epoch ms); see `#startResources`. */
+  async #start(g: GroupRuntime, event: ScriptEvent, fenceUntilMs = 0): Promise<void> {
     g.detail = '';
-    await this.#startResources(g, g.order, event);
+    await this.#startResources(g, g.order, event, new Set(), fenceUntilMs);
     const state = this.#settled(g);
     const name = g.config.name;
     if (state === 'online') {
@@ -823,9 +842,13 @@ export class ResourceController {
 
   /**
    * Starts the named resources in the order given, skipping those whose dependencies are not
-   * online. `waived`: resources whose failure the final action `continue` lets their dependents ignore.
+   * online. `waived`: resources whose failure the final action `continue` lets their dependents
+   * ignore. `fenceUntilMs` (a failover from a server that went down): no resource starts before
+   * the loser's fence grace ends then, except a floating IP that checks for a duplicate first: an
+   * address the loser still holds answers that check, and the start waits while it does
+   * (docs/partition.md, decision 25).
    */
-  async #startResources(g: GroupRuntime, names: string[], event: ScriptEvent, waived = new Set<string>()): Promise<void> {
+  async #startResources(g: GroupRuntime, names: string[], event: ScriptEvent, waived = new Set<string>(), fenceUntilMs = 0): Promise<void> {
     this.#phase(g, 'starting');
     g.started = true;
     for (const name of names) {
@@ -835,6 +858,14 @@ export class ResourceController {
       if (unmet.length > 0) {
         this.#ctx.log.warn(`resource ${name} not started: ${unmet.join(', ')} not online`, { group: g.config.name, resource: name });
         continue;
+      }
+      const fenceLeftMs = fenceUntilMs - Date.now();
+      if (fenceLeftMs > 0 && !provesItselfFree(r.config, event)) {
+        this.#ctx.log.info(`resource ${name} waits ${Math.ceil(fenceLeftMs)} ms for the rest of the fence grace`, {
+          group: g.config.name,
+          resource: name,
+        });
+        await sleep(fenceLeftMs);
       }
       if (await this.#startWithRetries(g, r, event)) continue;
       if (this.#multi && r.config.onStartFailure.failovers > 0) {

@@ -12,6 +12,7 @@ import {
   resolvePaths,
   sleep,
   validateConfigText,
+  type ResourceConfig,
 } from '@tandem/core';
 import { decodeRequest, encodeRequest, tandem, type RequestInit } from '@tandem/protocol';
 import {
@@ -20,6 +21,7 @@ import {
   newlyOnline,
   orphans,
   plannerServers,
+  provesItselfFree,
   settled,
   type View,
   type ViewServer,
@@ -233,7 +235,7 @@ t.test('the coordinator waits until every server has said what it runs, then pla
   t.equal(orders.length, 2, 'no group is placed twice');
 });
 
-t.test('a server that went down: its groups start here only after the fence grace, as FAILOVER', async (t) => {
+t.test('a server that went down: its groups start here at once, their resources only after the fence grace, as FAILOVER', async (t) => {
   const { call, orders, state, trace } = await setup(t, [traced('db', 's2, s1'), traced('mail', 's2', false)].join('\n'));
   await call(activate);
   const running = [
@@ -260,7 +262,8 @@ t.test('a server that went down: its groups start here only after the fence grac
   after.startupDone = true;
   await call({ view: after });
   await sleep(100);
-  t.equal(state('db'), 'offline', 'not before the fence grace (300 ms)');
+  t.equal(state('db'), 'starting', 'the failover has begun');
+  t.equal(trace(), '', 'but its resource waits for the rest of the fence grace (300 ms)');
   await until('db online here', () => state('db') === 'online');
   t.ok(Date.now() - downAt >= 300, `started ${Date.now() - downAt} ms after the server went down`);
   t.equal(trace(), 'start db FAILOVER\n');
@@ -270,6 +273,52 @@ t.test('a server that went down: its groups start here only after the fence grac
   await call({ view: { ...after, servers: after.servers } });
   await sleep(100);
   t.equal(trace(), 'start db FAILOVER\n');
+});
+
+t.test('a failover ordered to another server carries the rest of the fence grace, and the order waits it out', async (t) => {
+  const { call, orders, state, trace } = await setup(t, traced('db', 's2, s3, s1'));
+  await call(activate);
+  const running = [{ group: 'db', state: 'online' }];
+  const before = view([
+    ['s1', 'online'],
+    ['s2', 'online', running],
+    ['s3', 'online'],
+  ]);
+  before.startupDone = true;
+  await call({ view: before });
+  const downAt = Date.now();
+  const after = view(
+    [
+      ['s1', 'online'],
+      ['s2', 'offline', running],
+      ['s3', 'online'],
+    ],
+    's1',
+    downAt,
+  );
+  after.startupDone = true;
+  await call({ view: after });
+  await until('the order to s3', () => orders.length === 1);
+  const o = orders[0]!;
+  t.match(o, { server: 's3', group: 'db', action: GroupAction.GROUP_ACTION_START, event: 'FAILOVER' });
+  t.ok(o.fenceWaitMs > 150 && o.fenceWaitMs <= 300, `the order says to wait ${o.fenceWaitMs} ms of the 300 ms grace`);
+
+  // Received here: the resource starts only once that wait is over.
+  const orderedAt = Date.now();
+  await call({
+    order: { server: 's1', group: 'db', action: GroupAction.GROUP_ACTION_START, event: 'FAILOVER', coordinator: 's3', fenceWaitMs: 250 },
+  });
+  t.ok(Date.now() - orderedAt >= 250, `started ${Date.now() - orderedAt} ms after the order`);
+  t.equal(state('db'), 'online');
+  t.equal(trace(), 'start db FAILOVER\n');
+});
+
+t.test('only a floating IP that checks for a duplicate starts during the fence grace of a failover', async (t) => {
+  const fip = { type: 'fip', checkDuplicate: true } as ResourceConfig;
+  t.equal(provesItselfFree(fip, 'FAILOVER'), true);
+  t.equal(provesItselfFree(fip, 'START'), false, 'only a failover has a fence grace to overlap');
+  t.equal(provesItselfFree({ ...fip, checkDuplicate: false } as ResourceConfig, 'FAILOVER'), false, 'without its check it proves nothing');
+  t.equal(provesItselfFree({ type: 'exec' } as ResourceConfig, 'FAILOVER'), false);
 });
 
 t.test('a server that is not the coordinator places nothing; orders run here with the event or factor given', async (t) => {

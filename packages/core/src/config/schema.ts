@@ -94,7 +94,7 @@ export const RESOURCE_SCHEMAS = {
     /** refuse to add the address when another host answers for it */
     checkDuplicate: { type: 'boolean', default: true },
     /** how long the duplicate check waits for another host's answer */
-    duplicateWait: { ...duration, default: '100ms' },
+    duplicateWait: { ...duration, default: '50ms' },
   }),
 } as const;
 

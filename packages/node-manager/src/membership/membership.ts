@@ -297,17 +297,17 @@ export class Membership {
     return { membership: this.#message() };
   }
 
+  /** An exchange whose failure is logged: a rejection left unhandled would take nm (and the server) down. */
+  #exchangeSafely(): void {
+    this.#exchange().catch((err: unknown) => this.#host.log.error('membership exchange failed', { error: String(err) }));
+  }
+
   /**
    * Sends this server's membership to every peer on every path. No request waits for the one
    * before it: a request lost on the way (a connection that broke, a peer that restarted) costs
    * that request only, and each expires after the heartbeat timeout, so at most timeout/interval
    * are in flight per path.
    */
-  /** An exchange whose failure is logged: a rejection left unhandled would take nm (and the server) down. */
-  #exchangeSafely(): void {
-    this.#exchange().catch((err: unknown) => this.#host.log.error('membership exchange failed', { error: String(err) }));
-  }
-
   async #exchange(): Promise<void> {
     if (this.#exchanging || this.#closed) return;
     this.#exchanging = true;

@@ -81,7 +81,12 @@ export class FipDriver implements ResourceDriver {
     const left = (): number => deadline - Date.now();
     this.#generation++;
     this.#log('start', `adding ${address} to ${ifname}`);
+    // The first duplicate check probes while the interface is looked at (it changes nothing): on a
+    // failover the two are on the way to the address, one after the other they cost a process start more.
+    const firstCheck = this.#resource.checkDuplicate ? settle(this.#duplicateCheck(left())) : undefined;
     const before = await this.#look(left());
+    // Whatever happens next, no check is left running behind this start.
+    const first = firstCheck && (await firstCheck);
     if ('failure' in before) throw new Error(`cannot read the addresses of ${ifname}: ${before.failure}`);
     if (before.present) {
       // Ours (recorded, not yet removed): started already. Anybody else's (a static address, an
@@ -93,7 +98,7 @@ export class FipDriver implements ResourceDriver {
       this.#seen(true);
       return;
     }
-    if (this.#resource.checkDuplicate) await this.#checkDuplicate(left, env['TANDEM_EVENT'] === 'FAILOVER');
+    if (first) await this.#checkDuplicate(left, env['TANDEM_EVENT'] === 'FAILOVER', first);
     await this.#endAnnouncement();
     // Nothing may be added that the guard would not know about.
     this.#record();
@@ -154,9 +159,9 @@ export class FipDriver implements ResourceDriver {
    * without an answer: exit 1 = somebody answered, exit 0 or still probing = nobody did. Bounded
    * by what is left of the start's timeout: a wait that does not fit fails the start.
    */
-  async #checkDuplicate(left: () => number, waitForRelease: boolean): Promise<void> {
+  async #checkDuplicate(left: () => number, waitForRelease: boolean, first: Settled<boolean>): Promise<void> {
     for (let logged = false; ; logged = true) {
-      const free = await this.#duplicateCheck(left());
+      const free = logged ? await this.#duplicateCheck(left()) : unwrap(first);
       if (free) return;
       // Another round (a pause, a check, then the add) must fit in the start timeout.
       const pauseMs = this.#resource.duplicateWaitMs;
@@ -279,3 +284,17 @@ export class FipDriver implements ResourceDriver {
 export function fipStopBudgetMs(resource: FipResourceConfig): number {
   return (resource.onStopFailure.retries + 1) * (2 * resource.stopTimeoutMs + FIP_STOP_MARGIN_MS);
 }
+
+type Settled<T> = { value: T } | { error: unknown };
+
+/** A promise that never rejects: its outcome, to be looked at later. */
+const settle = <T>(p: Promise<T>): Promise<Settled<T>> =>
+  p.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+
+const unwrap = <T>(s: Settled<T>): T => {
+  if ('error' in s) throw s.error;
+  return s.value;
+};
