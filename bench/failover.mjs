@@ -9,7 +9,8 @@
 // Root only (network namespaces); a fresh cluster for every run, so that no run inherits the
 // previous one's addresses, ARP caches or VRRP state.
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, writeFileSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from '@tandem/core';
 import { APP_PORT, TestCluster } from '../tests/cluster/harness.mjs';
@@ -200,6 +201,10 @@ async function tandemRun() {
       );
       return ` (${views.join('; ')}): does this build have the cross-server failover (coordinator, takeover after the fence grace)?`;
     });
+  } catch (err) {
+    // A failed run's daemon logs are what tells why: kept (harness: TANDEM_TEST_KEEP) unless asked elsewhere.
+    process.env['TANDEM_TEST_KEEP'] ??= mkdtempSync(join(tmpdir(), 'tandem-bench-failed-'));
+    throw new Error(`${err.message} (the servers' logs: ${join(process.env['TANDEM_TEST_KEEP'], c.prefix)})`, { cause: err });
   } finally {
     await stopAll(children);
     c.destroy();

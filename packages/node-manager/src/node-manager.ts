@@ -4,6 +4,7 @@
  * request against the configuration and the service state, then answers it or forwards it.
  */
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import {
   EXIT,
   EventSubscriber,
@@ -31,7 +32,6 @@ import { clusterStatusToJson, v1, type Request, type RequestInit, type tandem } 
 import { collectLogs, defaultArchivePath } from './logs-collect.js';
 import { ClusterViewTracker, declaredDownBy, sameView, type ClusterView, type StateChange, type ViewInput } from './cluster-view.js';
 import { Membership, type LocalMembership } from './membership/membership.js';
-import { performance } from 'node:perf_hooks';
 import { DISK_SETTLE_MS, defaultDiskLeaseTtlMs, holdOnLease, resolvePartition, splitLosers, type HeldLease } from './partition/index.js';
 import { diffConfigs, installConfig, nextGeneration, readGeneration } from './config-distribution.js';
 import { markLife, previousLife } from './return-state.js';

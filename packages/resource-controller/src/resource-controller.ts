@@ -411,9 +411,17 @@ export class ResourceController {
     if (o.action === tandem.v1.GroupAction.GROUP_ACTION_START) {
       const event = o.event === 'FAILOVER' ? 'FAILOVER' : o.event === 'START' ? 'START' : undefined;
       if (!event) throw new TandemError('BAD_REQUEST', `start order for group ${name} without a valid event (${o.event || '""'})`);
+      const fenceWaitMs = o.fenceWaitMs ?? 0;
+      // The coordinator's order times out after the group's operation time: a longer wait is no fence grace.
+      if (fenceWaitMs >= groupOperationTimeoutMs(g.config)) {
+        throw new TandemError(
+          'BAD_REQUEST',
+          `start order for group ${name} with a fence wait of ${fenceWaitMs} ms, longer than the whole operation may take`,
+        );
+      }
       if (this.#state(g) === 'online') return ack(`group ${name} is already online on ${this.#ctx.server}`);
       this.#admit(g, true);
-      const fenceUntilMs = Date.now() + (o.fenceWaitMs ?? 0);
+      const fenceUntilMs = Date.now() + fenceWaitMs;
       await this.#operate(g, 'starting', () => this.#start(g, event, fenceUntilMs));
       return this.#outcome(g, 'online', 'start');
     }

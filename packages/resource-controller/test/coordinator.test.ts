@@ -196,6 +196,30 @@ async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promi
   }
 }
 
+/** s2 ran `running` (startup done, s1 the coordinator), then went down now: the views rc is given. */
+async function s2GoesDown(call: (body: { view: ViewInit }) => Promise<unknown>, running: { group: string; state: string }[]) {
+  const before = view([
+    ['s1', 'online'],
+    ['s2', 'online', running],
+    ['s3', 'online'],
+  ]);
+  before.startupDone = true;
+  await call({ view: before });
+  const downAt = Date.now();
+  const after = view(
+    [
+      ['s1', 'online'],
+      ['s2', 'offline', running],
+      ['s3', 'online'],
+    ],
+    's1',
+    downAt,
+  );
+  after.startupDone = true;
+  await call({ view: after });
+  return { downAt, after };
+}
+
 t.test('the coordinator waits until every server has said what it runs, then places each group once', async (t) => {
   const { call, orders, state, trace } = await setup(t, [traced('web', 's1, s2'), traced('db', 's2, s1'), traced('mail', 's3')].join('\n'));
   await call(activate);
@@ -238,29 +262,10 @@ t.test('the coordinator waits until every server has said what it runs, then pla
 t.test('a server that went down: its groups start here at once, their resources only after the fence grace, as FAILOVER', async (t) => {
   const { call, orders, state, trace } = await setup(t, [traced('db', 's2, s1'), traced('mail', 's2', false)].join('\n'));
   await call(activate);
-  const running = [
+  const { downAt, after } = await s2GoesDown(call, [
     { group: 'db', state: 'online' },
     { group: 'mail', state: 'online' },
-  ];
-  const before = view([
-    ['s1', 'online'],
-    ['s2', 'online', running],
-    ['s3', 'online'],
   ]);
-  before.startupDone = true;
-  await call({ view: before });
-  const downAt = Date.now();
-  const after = view(
-    [
-      ['s1', 'online'],
-      ['s2', 'offline', running],
-      ['s3', 'online'],
-    ],
-    's1',
-    downAt,
-  );
-  after.startupDone = true;
-  await call({ view: after });
   await sleep(100);
   t.equal(state('db'), 'starting', 'the failover has begun');
   t.equal(trace(), '', 'but its resource waits for the rest of the fence grace (300 ms)');
@@ -278,26 +283,7 @@ t.test('a server that went down: its groups start here at once, their resources 
 t.test('a failover ordered to another server carries the rest of the fence grace, and the order waits it out', async (t) => {
   const { call, orders, state, trace } = await setup(t, traced('db', 's2, s3, s1'));
   await call(activate);
-  const running = [{ group: 'db', state: 'online' }];
-  const before = view([
-    ['s1', 'online'],
-    ['s2', 'online', running],
-    ['s3', 'online'],
-  ]);
-  before.startupDone = true;
-  await call({ view: before });
-  const downAt = Date.now();
-  const after = view(
-    [
-      ['s1', 'online'],
-      ['s2', 'offline', running],
-      ['s3', 'online'],
-    ],
-    's1',
-    downAt,
-  );
-  after.startupDone = true;
-  await call({ view: after });
+  await s2GoesDown(call, [{ group: 'db', state: 'online' }]);
   await until('the order to s3', () => orders.length === 1);
   const o = orders[0]!;
   t.match(o, { server: 's3', group: 'db', action: GroupAction.GROUP_ACTION_START, event: 'FAILOVER' });
@@ -357,6 +343,10 @@ t.test('bad views and orders are refused and change nothing', async (t) => {
   await t.rejects(order({ action: GroupAction.GROUP_ACTION_START, event: 'RECOVER' }), { code: 'BAD_REQUEST', message: /valid event/ });
   await t.rejects(order({ action: GroupAction.GROUP_ACTION_STOP, factor: 'WHATEVER' }), { code: 'BAD_REQUEST', message: /valid factor/ });
   await t.rejects(order({ action: GroupAction.GROUP_ACTION_MOVE }), { code: 'BAD_REQUEST', message: /start or stop/ });
+  await t.rejects(order({ action: GroupAction.GROUP_ACTION_START, event: 'FAILOVER', fenceWaitMs: 2 ** 32 - 1 }), {
+    code: 'BAD_REQUEST',
+    message: /fence wait of 4294967295 ms, longer than the whole operation may take/,
+  });
   await t.rejects(order({ server: 's2', action: GroupAction.GROUP_ACTION_START, event: 'START' }), {
     code: 'BAD_REQUEST',
     message: /order for s2 sent to s1/,
