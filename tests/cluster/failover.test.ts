@@ -1,7 +1,9 @@
 // Groups across three servers in network namespaces (DESIGN.md 5, 6.3, 6.7 and 9): the coordinator
 // places the group at startup, an operator moves it from any server, and the group fails over
 // when its server loses power and when one of its core daemons is killed (the guard fences that
-// server first). The client reaches the application through the floating IP.
+// server first). The client reaches the application through the floating IP. A server powered on
+// again runs the local recovery (RECOVER) of the group it held before it rejoins.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { APP_PORT, ROOT_ONLY, TestCluster } from './harness.mjs';
@@ -16,7 +18,9 @@ const URL = `http://${FIP}:${APP_PORT}/`;
 const cluster = skip
   ? undefined
   : new TestCluster({
-      groups: webGroup(FIP, ['s1', 's2', 's3']),
+      // mark: a sync script that notes each run's event and server role in the server's TANDEM_HOME.
+      groups: `${webGroup(FIP, ['s1', 's2', 's3'])}
+      - { name: mark, type: exec, start: 'echo "$TANDEM_EVENT $TANDEM_SERVER" >> "$TANDEM_HOME/script-events"', dependsOn: [vip] }`,
       monitors: '  - { name: app-alive, type: pid, target: app, interval: 500ms }',
     });
 t.teardown(() => cluster?.destroy());
@@ -160,7 +164,14 @@ t.test('s1 powered on again waits for tandem node return, then joins as a new in
   t.match(await web(c, 's1'), { state: 'online', server: 's2' }, 'no failback without autoFailback');
   t.same(holders(c, c.servers), ['s2'], 'only s2 holds the floating IP');
   t.same(c.emergencies('s1'), [], 'a power cut is not an emergency of its own');
+  t.equal(scriptEvents(c, 's1').at(-1), 'RECOVER HOME', 's1 ran the local recovery of web, which it held when the power went');
 });
+
+/** The events of the mark resource's start script on a server, oldest first. */
+function scriptEvents(c: TestCluster, server: string): string[] {
+  const file = join(c.dir, server, 'h', 'script-events');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : [];
+}
 
 /** Where web runs, as a live server sees it. */
 async function activeServer(c: TestCluster, seenFrom: string): Promise<string> {

@@ -1,6 +1,7 @@
 // Operations across the cluster (DESIGN.md 6.6) on three servers: `--node` asks another server,
 // `config diff|apply` distribute a new configuration with a generation (refused while a server is
-// down: it would be left on the old one), `node down` moves a server's groups away before it
+// down: it would be left on the old one; two applies at once go one after the other through the
+// coordinator), `node down` moves a server's groups away before it
 // shuts down, and `cluster shutdown` stops every server. OS actions are dry runs here.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -100,6 +101,27 @@ t.test(
     t.match(readFileSync(c.config, 'utf8'), /stopTimeout: 6s/, 'the file holds the new configuration');
   },
 );
+
+t.test('two operators apply at once, on s2 and s3: the coordinator applies one after the other', { skip }, async (t) => {
+  const c = cluster!;
+  const original = readFileSync(c.config, 'utf8');
+  const files = ['7s', '8s'].map((v) => {
+    const file = join(c.dir, `next-${v}.yaml`);
+    writeFileSync(file, original.replace(/stopTimeout: \d+s/, `stopTimeout: ${v}`));
+    return file;
+  });
+  const [a, b] = await Promise.all([c.cli('s2', ['config', 'apply', files[0]!]), c.cli('s3', ['config', 'apply', files[1]!])]);
+  t.equal(a.code, 0, `s2's apply: ${a.stdout}${a.stderr}`);
+  t.equal(b.code, 0, `s3's apply: ${b.stdout}${b.stderr}`);
+  const generation = (out: string): number => Number(/generation (\d+)/.exec(out)?.[1] ?? NaN);
+  t.same([generation(a.stdout), generation(b.stdout)].sort(), [2, 3], 'two generations, one after the other');
+  for (const s of c.servers) {
+    const shown = await c.cli('s1', ['--node', s, 'config', 'show', '--json']);
+    t.match(JSON.parse(shown.stdout), { generation: 3 }, `${s} has generation 3`);
+  }
+  const last = generation(a.stdout) === 3 ? '7s' : '8s';
+  t.match(readFileSync(c.config, 'utf8'), new RegExp(`stopTimeout: ${last}`), 'the file holds the apply of generation 3');
+});
 
 t.test('the failover rung of a monitor on s1 moves the group to s2 through the coordinator', { skip }, async (t) => {
   const c = cluster!;

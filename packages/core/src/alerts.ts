@@ -33,6 +33,7 @@ export const ALERTS = {
   'TND-RC-0105': { severity: 'warning', what: 'resource start retried' },
   'TND-RC-0106': { severity: 'error', what: 'group could not start' },
   'TND-RC-0107': { severity: 'warning', what: 'group failed over from a server that went down' },
+  'TND-RC-0108': { severity: 'warning', what: 'a recovery run (TANDEM_EVENT=RECOVER) of a returning server failed' },
   'TND-RM-0201': { severity: 'error', what: 'monitor error' },
   'TND-RM-0202': { severity: 'info', what: 'monitor recovered' },
   'TND-RM-0203': { severity: 'warning', what: 'monitor delay warning' },

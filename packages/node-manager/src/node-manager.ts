@@ -130,6 +130,8 @@ export class NodeManager {
   #resolveAgain = false;
   /** the generation of the configuration file installed here (`tandem config apply`); 0 when never applied */
   #generation: number;
+  /** the applies this server runs as the coordinator, one after the other */
+  #applying: Promise<unknown> = Promise.resolve();
   /** set while this server waits, isolated, for `tandem node return` (its previous life did not stop cleanly) */
   #awaitingReturn: (() => void) | undefined;
   /** renews an arbiter's lease while a server stays silent (docs/partition.md) */
@@ -518,7 +520,9 @@ export class NodeManager {
   async startup(): Promise<void> {
     try {
       await this.#waitForDaemons(['rc', 'rm']);
+      const returning = this.#ctx.config.servers.length > 1 && previousLife(this.#ctx.paths.state) === 'unclean';
       await this.#waitForReturn();
+      if (returning) await this.#recoverReturned();
       await this.#waitForServers();
       await this.#serial(async () => {
         await this.#activate(Cause.CAUSE_STARTUP);
@@ -613,6 +617,19 @@ export class NodeManager {
     const run = this.#tail.then(work);
     this.#tail = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Back after going down without a clean stop: before it joins, rc runs the local recovery
+   * (TANDEM_EVENT=RECOVER) of the groups this server held then. The scripts' business: a failure
+   * is reported, and the server joins anyway.
+   */
+  async #recoverReturned(): Promise<void> {
+    try {
+      await this.#service('rc', ServiceAction.SERVICE_ACTION_RECOVER, Cause.CAUSE_STARTUP, this.#allGroupsTimeoutMs());
+    } catch (err) {
+      this.#ctx.log.warn(`local recovery before returning to the cluster: ${toTandemError(err).message}`);
+    }
   }
 
   async #service(daemon: 'rc' | 'rm', action: tandem.v1.ServiceAction, cause: tandem.v1.Cause, timeoutMs: number): Promise<void> {
@@ -867,7 +884,7 @@ export class NodeManager {
         return { config: { ...diffConfigs(this.#ctx.config, v.config), generation: this.#generation } };
       }
       case ConfigAction.CONFIG_ACTION_APPLY:
-        return { config: await this.#applyConfig(cmd.yaml) };
+        return this.#applyOnCoordinator(request, cmd.yaml);
       case ConfigAction.CONFIG_ACTION_INSTALL: {
         // Only another node manager, during its apply: an operator applies, which installs everywhere.
         if (request.origin !== PM2_NAMES.nm)
@@ -896,8 +913,26 @@ export class NodeManager {
   }
 
   /**
-   * `tandem config apply`: validated and compared here, then installed on every server with the
-   * next generation, this one last. Refused while a server cannot be reached: it would be left on
+   * `tandem config apply` runs on the coordinator's node manager, one at a time: two operators
+   * applying at once get two generations one after the other, never two files under one number.
+   */
+  async #applyOnCoordinator(request: Request, yaml: string): Promise<ReplyBody> {
+    const coordinator = this.#membership ? this.#tracker.view?.coordinator : this.#ctx.server;
+    if (coordinator === this.#ctx.server) {
+      const run = this.#applying.then(() => this.#applyConfig(yaml));
+      this.#applying = run.catch(() => undefined);
+      return { config: await run };
+    }
+    if (!coordinator) throw new TandemError('UNAVAILABLE', 'configuration not applied: there is no coordinator yet (no online server)');
+    const timeoutMs = request.deadlineMs > 0 ? Math.max(1, request.deadlineMs - Date.now()) : 3 * SHORT_TIMEOUT_MS;
+    const forwarded = { node: coordinator, config: { action: ConfigAction.CONFIG_ACTION_APPLY, yaml } };
+    const reply = await this.#membership!.call(coordinator, forwarded, timeoutMs);
+    return { config: reply.config ?? {} };
+  }
+
+  /**
+   * Applies a configuration from here, the coordinator (or the only server): validated and
+   * compared here, then installed on every server with the next generation, this one last. Refused while a server cannot be reached: it would be left on
    * the old generation while the others move on (DESIGN.md 6.6).
    */
   async #applyConfig(yaml: string): Promise<tandem.v1.ConfigReply.$Properties> {
@@ -909,7 +944,7 @@ export class NodeManager {
     if (!v.config.servers.some((s) => s.name === server)) {
       throw new TandemError(
         'REFUSED',
-        `the new configuration does not list ${server}, the server applying it: apply it from a server it keeps`,
+        `the new configuration does not list ${server}, the coordinator, which applies it: stop the cluster service on ${server} first (another server then coordinates), then apply`,
       );
     }
     const peers = this.peers();

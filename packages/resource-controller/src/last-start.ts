@@ -1,7 +1,9 @@
 /**
  * The start values of each resource's last start, kept so that its stop script sees them
- * (docs/architecture.md, "Script environment"), also after this daemon restarts.
- * One JSON file in the state directory, replaced atomically on every change.
+ * (docs/architecture.md, "Script environment"), also after this daemon restarts, until the
+ * group stops; what is left when a server returns after going down tells which groups it held
+ * (their local recovery, TANDEM_EVENT=RECOVER). One JSON file in the state directory, replaced
+ * atomically on every change.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '@tandem/core';
@@ -23,6 +25,22 @@ export class LastStartStore {
 
   set(group: string, resource: string, values: StartValues): void {
     this.#values.set(`${group}/${resource}`, values);
+    this.#save();
+  }
+
+  /** The groups with a start kept: started here and not stopped since (also across a power cut). */
+  groups(): string[] {
+    return [...new Set([...this.#values.keys()].map((key) => key.slice(0, key.indexOf('/'))))];
+  }
+
+  /** Forgets a group's starts: it stopped here, or its local recovery ran. */
+  forget(group: string): void {
+    const before = this.#values.size;
+    for (const key of [...this.#values.keys()]) if (key.startsWith(`${group}/`)) this.#values.delete(key);
+    if (this.#values.size !== before) this.#save();
+  }
+
+  #save(): void {
     mkdirSync(dirname(this.#file), { recursive: true });
     writeFileAtomic(this.#file, JSON.stringify(Object.fromEntries(this.#values), null, 2));
   }

@@ -94,6 +94,7 @@ const SERVICE_VERBS: Partial<Record<number, ServiceVerb>> = {
   [tandem.v1.ServiceAction.SERVICE_ACTION_ACTIVATE]: 'ACTIVATE',
   [tandem.v1.ServiceAction.SERVICE_ACTION_SUSPEND]: 'SUSPEND',
   [tandem.v1.ServiceAction.SERVICE_ACTION_DEACTIVATE]: 'DEACTIVATE',
+  [tandem.v1.ServiceAction.SERVICE_ACTION_RECOVER]: 'RECOVER',
 };
 const GROUP_VERBS: Partial<Record<number, 'START' | 'STOP' | 'RESTART' | 'MOVE' | 'FAILOVER'>> = {
   [tandem.v1.GroupAction.GROUP_ACTION_START]: 'START',
@@ -279,9 +280,44 @@ export class ResourceController {
           left.length > 0 ? `cluster service stopped; not offline: ${left.join(', ')}` : 'cluster service stopped: every group is offline',
         );
       }
+      case 'recover-returned':
+        return ack(await this.#recoverReturned());
       case 'none':
         return ack(from === transition.to ? `cluster service already ${from}` : `cluster service ${transition.to}`);
     }
+  }
+
+  /**
+   * A server returning to the cluster after going down without a clean stop (a power cut, a
+   * fence): the groups it held then (started here, never stopped) run their start scripts with
+   * TANDEM_EVENT=RECOVER, for local recovery only, in start order; nothing stays online. Async
+   * resources (whose command is the application) and floating IPs have no such run. The
+   * reference's "cluster return" (docs/architecture.md, "Script environment").
+   */
+  async #recoverReturned(): Promise<string> {
+    const held = new Set(this.#lastStart.groups());
+    const done: string[] = [];
+    for (const g of [...this.#groups.values()].filter((x) => held.has(x.config.name))) {
+      const name = g.config.name;
+      const values = startValues('RECOVER', this.#ctx.server, g.config.servers, false);
+      for (const resource of g.order) {
+        const r = g.resources.get(resource)!;
+        const ids = { group: name, resource };
+        if (!r.driver.recover || (r.config.type === 'exec' && r.config.mode === 'async')) continue;
+        try {
+          await r.driver.recover(scriptEnv(this.#target(g, r), { phase: 'start', values }));
+          done.push(`${name}/${resource}`);
+        } catch (err) {
+          this.#ctx.alerts.raise('TND-RC-0108', `resource ${resource} of group ${name}: recovery failed: ${errorMessage(err)}`, ids);
+          this.#ctx.log.warn(`resource ${resource}: recovery failed: ${errorMessage(err)}`, ids);
+          done.push(`${name}/${resource} (failed)`);
+        }
+      }
+      this.#lastStart.forget(name);
+    }
+    const line = done.length > 0 ? `recovered: ${done.join(', ')}` : 'nothing to recover';
+    this.#ctx.log.info(`returning to the cluster: ${line}`);
+    return line;
   }
 
   async #onGroup(cmd: tandem.v1.GroupCommand.$Properties): Promise<ReplyBody> {
@@ -985,6 +1021,8 @@ export class ResourceController {
     const state = this.#settled(g);
     const name = g.config.name;
     if (state !== 'offline') return false;
+    // Stopped here: nothing of it is left for a recovery run after a power cut.
+    this.#lastStart.forget(g.config.name);
     if (wasOffline) return true;
     this.#ctx.alerts.raise('TND-RC-0102', `group ${name} stopped (${factor})`, { group: name, factor });
     this.#ctx.log.info(`group ${name} offline`, { group: name, factor });

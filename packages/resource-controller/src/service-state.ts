@@ -4,9 +4,11 @@
  */
 
 export type ServiceState = 'stopped' | 'active' | 'suspended';
-export type ServiceVerb = 'ACTIVATE' | 'SUSPEND' | 'DEACTIVATE';
+export type ServiceVerb = 'ACTIVATE' | 'SUSPEND' | 'DEACTIVATE' | 'RECOVER';
 /** What the controller does with its groups on a transition. */
-export type ServiceEffect = 'start-auto-groups' | 'stop-all-groups' | 'none';
+export type ServiceEffect = 'start-auto-groups' | 'stop-all-groups' | 'recover-returned' | 'none';
+
+const ONLY_BEFORE_START = 'a server recovers its groups only before its cluster service starts (returning to the cluster)';
 
 export type ServiceTransition = { to: ServiceState; effect: ServiceEffect } | { refused: string };
 
@@ -15,17 +17,20 @@ const TRANSITIONS: Record<ServiceState, Record<ServiceVerb, ServiceTransition>> 
     ACTIVATE: { to: 'active', effect: 'start-auto-groups' },
     SUSPEND: { refused: 'cluster service is stopped: nothing to suspend' },
     DEACTIVATE: { to: 'stopped', effect: 'stop-all-groups' },
+    RECOVER: { to: 'stopped', effect: 'recover-returned' },
   },
   active: {
     ACTIVATE: { to: 'active', effect: 'none' },
     SUSPEND: { to: 'suspended', effect: 'none' },
     DEACTIVATE: { to: 'stopped', effect: 'stop-all-groups' },
+    RECOVER: { refused: ONLY_BEFORE_START },
   },
   suspended: {
     // resume: the groups kept running, nothing starts
     ACTIVATE: { to: 'active', effect: 'none' },
     SUSPEND: { to: 'suspended', effect: 'none' },
     DEACTIVATE: { to: 'stopped', effect: 'stop-all-groups' },
+    RECOVER: { refused: ONLY_BEFORE_START },
   },
 };
 

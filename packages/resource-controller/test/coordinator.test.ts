@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -99,7 +99,12 @@ t.test('newlyOnline names the servers that came online since the last view', asy
 async function setup(
   t: Tap.Test,
   groups: string,
-  opts: { failOrders?: boolean; onGroup?: (cmd: tandem.v1.GroupCommand) => Promise<string> } = {},
+  opts: {
+    failOrders?: boolean;
+    onGroup?: (cmd: tandem.v1.GroupCommand) => Promise<string>;
+    /** what the previous life of rc left in its last-start file (a server back after a power cut) */
+    lastStart?: Record<string, unknown>;
+  } = {},
 ) {
   const dir = mkdtempSync(join(tmpdir(), 'tnd-co-'));
   const text = `
@@ -116,6 +121,10 @@ ${groups.replaceAll('DIR', dir)}
   if (!v.ok) throw new Error(v.problems.join('\n'));
   const paths = resolvePaths({ TANDEM_HOME: dir });
   mkdirSync(paths.run, { recursive: true });
+  if (opts.lastStart) {
+    mkdirSync(paths.state, { recursive: true });
+    writeFileSync(join(paths.state, 'rc-last-start.json'), JSON.stringify(opts.lastStart));
+  }
   const log = createLogger({ daemon: 'rc', server: 's1', logsDir: paths.logs, console: false });
   const events = new EventPublisher('s1', 'rc');
   const orders: tandem.v1.GroupOrder[] = [];
@@ -305,6 +314,44 @@ t.test('only a floating IP that checks for a duplicate starts during the fence g
   t.equal(provesItselfFree(fip, 'START'), false, 'only a failover has a fence grace to overlap');
   t.equal(provesItselfFree({ ...fip, checkDuplicate: false } as ResourceConfig, 'FAILOVER'), false, 'without its check it proves nothing');
   t.equal(provesItselfFree({ type: 'exec' } as ResourceConfig, 'FAILOVER'), false);
+});
+
+t.test('a server back after a power cut runs the start scripts of the groups it held with RECOVER, and starts nothing', async (t) => {
+  const app = `  - name: web
+    servers: [s2, s1]
+    resources:
+      - { name: web-app, type: exec, mode: async, cwd: DIR, start: 'echo "async $TANDEM_EVENT" >> trace; exec sleep 60' }`;
+  const held = { TANDEM_EVENT: 'START', TANDEM_SERVER: 'HOME', TANDEM_PRIORITY: '1', TANDEM_DISK: 'SUCCESS' };
+  const { call, state, trace } = await setup(t, [traced('db', 's1, s2'), traced('mail', 's2, s1'), app].join('\n'), {
+    // db and web were online here when the power went; mail had been stopped.
+    lastStart: { 'db/db-r': held, 'web/web-app': held },
+  });
+  t.match(await call({ service: { action: ServiceAction.SERVICE_ACTION_RECOVER, cause: Cause.CAUSE_STARTUP } }), {
+    ack: { message: 'recovered: db/db-r' },
+  });
+  t.equal(trace(), 'start db RECOVER\n', "db's start script ran with RECOVER; web's async command (the application) did not run");
+  t.same([state('db'), state('mail'), state('web')], ['offline', 'offline', 'offline'], 'nothing is online');
+  t.match(await call({ service: { action: ServiceAction.SERVICE_ACTION_RECOVER, cause: Cause.CAUSE_STARTUP } }), {
+    ack: { message: 'nothing to recover' },
+  });
+  await call(activate);
+  await t.rejects(call({ service: { action: ServiceAction.SERVICE_ACTION_RECOVER, cause: Cause.CAUSE_STARTUP } }), {
+    code: 'REFUSED',
+    message: /only before its cluster service starts/,
+  });
+});
+
+t.test('a group stopped here leaves nothing to recover', async (t) => {
+  const { call, state, trace } = await setup(t, traced('db', 's1, s2'));
+  await call(activate);
+  await call({ view: allOnline() });
+  await until('db online here', () => state('db') === 'online');
+  await call({ service: { action: ServiceAction.SERVICE_ACTION_DEACTIVATE, cause: Cause.CAUSE_CLUSTER_STOP } });
+  t.equal(state('db'), 'offline');
+  t.match(await call({ service: { action: ServiceAction.SERVICE_ACTION_RECOVER, cause: Cause.CAUSE_STARTUP } }), {
+    ack: { message: 'nothing to recover' },
+  });
+  t.equal(trace(), 'start db START\nstop db CLUSTERSHUTDOWN\n', 'no RECOVER run');
 });
 
 t.test('a server that is not the coordinator places nothing; orders run here with the event or factor given', async (t) => {

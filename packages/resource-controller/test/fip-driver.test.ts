@@ -61,13 +61,24 @@ function namespace(t: Fixture): { name: string; run: (...argv: string[]) => stri
   return { name, run };
 }
 
-/** Two namespaces joined by one link, both ends up: v0 in `a`, v1 in `b` (another host on the link). */
+/**
+ * Two namespaces joined by one link, both ends up: v0 in `a`, v1 in `b` (another host on the
+ * link). Returns once the kernel says both ends are up (operstate UP): until then the link drops
+ * what is sent on it, and a duplicate check's one probe would be lost, as on no real failover.
+ */
 function linkedPair(t: Fixture): { a: ReturnType<typeof namespace>; b: ReturnType<typeof namespace> } {
   const a = namespace(t);
   const b = namespace(t);
   a.run('ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1', 'netns', b.name);
   a.run('ip', 'link', 'set', 'v0', 'up');
   b.run('ip', 'link', 'set', 'v1', 'up');
+  const up = (): boolean =>
+    a.run('ip', '-o', 'link', 'show', 'v0').includes('state UP') && b.run('ip', '-o', 'link', 'show', 'v1').includes('state UP');
+  const deadline = Date.now() + 5000;
+  while (!up()) {
+    if (Date.now() > deadline) throw new Error('the veth pair did not come up within 5 s');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
   return { a, b };
 }
 
@@ -203,15 +214,25 @@ if (process.getuid?.() !== 0) {
     const { a, b } = linkedPair(t);
     b.run('ip', 'addr', 'add', '10.0.0.100/24', 'dev', 'v1');
     const dir = workDir(t);
-    // The old holder (frozen, its kernel still answering ARP) releases the address after a while.
-    const release = spawn('sh', ['-c', `sleep 0.8; ip -n ${b.name} addr del 10.0.0.100/24 dev v1`], { stdio: 'ignore' });
+    // The old holder (frozen, its kernel still answering ARP) releases the address once the start
+    // has found it answered (at most 10 s on): the release comes after the first check, however
+    // long the driver's process takes to get there.
+    const log = join(dir, 'fip.log');
+    const release = spawn(
+      'sh',
+      [
+        '-c',
+        `for i in $(seq 200); do grep -q "answered ARP" "${log}" 2>/dev/null && break; sleep 0.05; done; ip -n ${b.name} addr del 10.0.0.100/24 dev v1`,
+      ],
+      { stdio: 'ignore' },
+    );
     t.teardown(() => {
       if (release.exitCode === null) release.kill();
     });
     const [started] = drive(a.name, dir, resource({ arpCount: 0 }), ['start'], { TANDEM_EVENT: 'FAILOVER' });
     t.match(started, { ok: true, alive: true });
     t.comment(`started ${started?.ms} ms after it began, once the address was free`);
-    t.match(readFileSync(join(dir, 'fip.log'), 'utf8'), /answered ARP: waiting for the server it fails over from to release it/);
+    t.match(readFileSync(log, 'utf8'), /answered ARP: waiting for the server it fails over from to release it/);
     t.same(addressesOn(a.run, 'v0'), ['10.0.0.100/24']);
   });
 

@@ -18,4 +18,9 @@ export interface ResourceDriver {
   /** Takes the resource offline and releases everything it holds; rejects when it could not. */
   stop(env: Record<string, string>): Promise<void>;
   status(): DriverStatus;
+  /**
+   * The local recovery of a server returning to the cluster (TANDEM_EVENT=RECOVER): runs what
+   * the start would, but leaves the resource offline. Only resources that run scripts have one.
+   */
+  recover?(env: Record<string, string>): Promise<void>;
 }

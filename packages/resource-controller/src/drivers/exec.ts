@@ -109,6 +109,19 @@ export class ExecDriver implements ResourceDriver {
     if (!succeeded(exit)) throw new Error(`start script ${describeExit(exit)}`);
   }
 
+  /**
+   * The start script run for local recovery (a sync resource only: an async resource's command
+   * is the application itself). Bounded like a start; whatever it leaves running is ended, since
+   * the resource is not online after it.
+   */
+  async recover(env: Record<string, string>): Promise<void> {
+    if (this.#resource.mode === 'async') throw new Error('an async resource starts the application itself: it has no recovery run');
+    const run = await this.#spawn('start', this.#resource.start, env);
+    const exit = await this.#waitOrKill(run, 'start', this.#resource.timeoutMs);
+    if (this.#groupAlive(run)) await this.#terminate(run);
+    if (!succeeded(exit)) throw new Error(`start script (RECOVER) ${describeExit(exit)}`);
+  }
+
   /** Stop script (bounded), then the script's leftovers and the held group are terminated together. */
   async stop(env: Record<string, string>): Promise<void> {
     const problems: string[] = [];
