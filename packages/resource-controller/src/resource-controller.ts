@@ -315,6 +315,8 @@ export class ResourceController {
       }
       this.#lastStart.forget(name);
     }
+    // Groups the configuration no longer has: nothing to run, nothing to keep.
+    for (const name of held) if (!this.#groups.has(name)) this.#lastStart.forget(name);
     const line = done.length > 0 ? `recovered: ${done.join(', ')}` : 'nothing to recover';
     this.#ctx.log.info(`returning to the cluster: ${line}`);
     return line;
