@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { APP_PORT, ROOT_ONLY, TestCluster } from './harness.mjs';
-import { webGroup, web } from './web.js';
+import { webGroup, web, webOnlineOn } from './web.js';
 import { doubleAnswerWindows, readRecords, startProbe } from './probe.mjs';
 
 const skip = ROOT_ONLY;
@@ -23,7 +23,7 @@ const cluster = skip
       - { name: mark, type: exec, start: 'echo "$TANDEM_EVENT $TANDEM_SERVER" >> "$TANDEM_HOME/script-events"', dependsOn: [vip] }`,
       monitors: '  - { name: app-alive, type: pid, target: app, interval: 500ms }',
     });
-t.teardown(() => cluster?.destroy());
+t.teardown(() => cluster?.destroy({ failed: !t.passing() }));
 t.before(async () => {
   if (!cluster) return;
   const started = Date.now();
@@ -66,10 +66,7 @@ t.test('the coordinator starts the group on its first server, and every server s
   const c = cluster!;
   await c.waitFor('web online on s1', async () => (await web(c, 's1'))?.state === 'online', 30_000);
   for (const s of c.servers) {
-    await c.waitFor(`${s} to see web online on s1`, async () => {
-      const g = await web(c, s);
-      return g?.server === 's1' && g.state === 'online';
-    });
+    await webOnlineOn(c, 's1', s, 15_000);
     t.match(await web(c, s), { state: 'online', server: 's1' }, `${s} shows web online on s1`);
   }
   t.equal(await answer(c), 's1', 'the client reaches s1 through the floating IP');
@@ -196,6 +193,7 @@ for (const daemon of ['rc', 'nm', 'hb', 'rm', 'md']) {
       const emergenciesBefore = c.emergencies(active).length;
       const pid = await c.daemonPid(active, daemon);
       t.ok(pid > 0, `tandem-${daemon} runs on ${active}`);
+      const killedAt = Date.now();
       process.kill(pid, 'SIGKILL');
       await c.waitFor(`${active} to fence itself`, async () => c.emergencies(active).length > emergenciesBefore, 10_000);
       t.match(
@@ -203,27 +201,17 @@ for (const daemon of ['rc', 'nm', 'hb', 'rm', 'md']) {
         new RegExp(`tandem-${daemon}`),
         'the emergency names the daemon that died',
       );
-      await c.waitFor(
-        `web online on ${next}`,
-        async () => {
-          const g = await web(c, observer);
-          return g?.server === next && g.state === 'online';
-        },
-        20_000,
-      );
-      const fencedMs = Math.max(
-        ...c
-          .alerts(active)
-          .filter((a) => a.id === 'TND-GD-0903')
-          .map((a) => a.timeMs),
-      );
-      const startedMs = Math.max(
-        ...c
-          .alerts(next)
-          .filter((a) => a.id === 'TND-RC-0101')
-          .map((a) => a.timeMs),
-      );
-      t.ok(fencedMs < startedMs, `${active} was fenced ${startedMs - fencedMs} ms before web started on ${next}`);
+      await webOnlineOn(c, next, observer);
+      // This round's: the guard's emergency on the active server, the start of web on the next.
+      const since = (server: string, id: string): number[] =>
+        c
+          .alerts(server)
+          .filter((a) => a.id === id && a.timeMs >= killedAt)
+          .map((a) => a.timeMs);
+      const [fencedMs] = since(active, 'TND-GD-0903');
+      const [startedMs] = since(next, 'TND-RC-0101');
+      t.ok(fencedMs !== undefined && startedMs !== undefined, `${active} raised its emergency and ${next} the start of web`);
+      t.ok(fencedMs! < startedMs!, `${active} was fenced ${startedMs! - fencedMs!} ms before web started on ${next}`);
       t.same(holders(c, c.servers), [next], `only ${next} holds the floating IP`);
       t.equal(await answer(c), next, `the client reaches ${next}`);
       t.ok((await c.powerOn(active)).returned, `${active} came back through tandem node return`);

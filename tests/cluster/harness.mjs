@@ -105,11 +105,14 @@ export class TestCluster {
     /** @type {string[]} root-namespace links we created (bridges last), deleted by destroy */
     this.links = [];
     this.destroyed = false;
-    this.onExit = () => this.destroy({ planned: false });
+    /** whether this cluster holds the lock that lets one test cluster run at a time (start) */
+    this.locked = false;
+    // Exiting without the test's teardown, or interrupted (Ctrl-C, a CI timeout): remove what was
+    // built, keeping the logs as for a failure, then end as the signal would.
+    this.onExit = () => this.destroy({ planned: false, failed: true });
     process.once('exit', this.onExit);
-    // Interrupted (Ctrl-C, a CI timeout): remove what was built, then end as the signal would.
     this.onSignal = (signal) => {
-      this.destroy({ planned: false });
+      this.destroy({ planned: false, failed: true });
       process.kill(process.pid, signal);
     };
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.once(signal, this.onSignal);
@@ -228,8 +231,14 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
     attach(this.clientNs, CLIENT_HOST, 1);
   }
 
-  /** Builds the network, starts every server's pm2 in its namespace and waits until every server is online. */
+  /**
+   * Builds the network, starts every server's pm2 in its namespace and waits until every server is
+   * online. One test cluster runs at a time on this machine (the others wait here): two of them
+   * (some 40 processes) on two cores starve daemons past their stall limit, and the guard fences
+   * servers for it, as it must.
+   */
   async start(timeoutMs = 60_000) {
+    await this.#takeClusterLock();
     this.buildNetwork();
     const started = await Promise.all(this.servers.map((s) => this.#inNamespace(s, [PM2, 'start', ECOSYSTEM], 60_000)));
     started.forEach((r, k) => {
@@ -237,6 +246,24 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
     });
     for (const s of this.servers) {
       await this.waitFor(`${s} to be online`, async () => (await this.status(s)).state === 'online', timeoutMs);
+    }
+  }
+
+  async #takeClusterLock() {
+    for (;;) {
+      try {
+        mkdirSync(CLUSTER_LOCK);
+        writeFileSync(join(CLUSTER_LOCK, 'pid'), `${process.pid}\n`);
+        this.locked = true;
+        return;
+      } catch (err) {
+        if (err.code !== 'EEXIST') throw err;
+      }
+      // A holder that is gone (a test runner's timeout kills without an exit handler) leaves its lock.
+      // (No pid yet: its holder is between the two steps above. No lock: released meanwhile.)
+      const holder = Number(readIfThere(join(CLUSTER_LOCK, 'pid')));
+      if (holder > 0 && !processAlive(holder)) rmSync(CLUSTER_LOCK, { recursive: true, force: true });
+      await new Promise((r) => setTimeout(r, 200));
     }
   }
 
@@ -518,7 +545,7 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
    * directory. Synchronous, so it also runs on process exit, where it skips the planned stop (a
    * test runner that timed out kills us within a second); safe on a half-built cluster and when
    * called twice.
-   * @param {{ planned?: boolean }} [opts]
+   * @param {{ planned?: boolean, failed?: boolean }} [opts] failed: the tests failed; the logs are kept (#keep)
    */
   destroy(opts = {}) {
     if (this.destroyed) return;
@@ -552,20 +579,64 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
     for (const link of this.links) run('ip', ['link', 'del', link], { allowFail: true });
     this.namespaces = [];
     this.links = [];
-    // TANDEM_TEST_KEEP=DIR keeps each server's logs and state (not its sockets) for a look afterwards.
-    const keep = process.env['TANDEM_TEST_KEEP'];
-    if (keep) {
-      const into = join(keep, this.prefix);
-      for (const s of this.servers) {
-        for (const part of ['var/log/tandem', 'var/lib/tandem']) {
-          const from = join(this.dir, s, 'h', part);
-          if (existsSync(from)) cpSync(from, join(into, s, part.split('/')[1] ?? part), { recursive: true });
-        }
-      }
+    // TANDEM_TEST_KEEP=DIR keeps each server's logs and state (not its sockets) for a look
+    // afterwards; a failed test run keeps them anyway (CI's clone is gone by the time anyone looks).
+    const keep = process.env['TANDEM_TEST_KEEP'] ?? (opts.failed ? FAILED_RUNS_DIR : undefined);
+    try {
+      if (keep)
+        this.#keep(join(keep, opts.failed ? `${new Date().toISOString().replace(/[:.]/g, '-')}-${this.prefix}` : this.prefix), opts.failed);
+    } catch (err) {
+      process.stderr.write(`# the cluster's logs could not be kept: ${err.message}\n`);
     }
     rmSync(this.dir, { recursive: true, force: true });
+    if (this.locked) rmSync(CLUSTER_LOCK, { recursive: true, force: true });
+    this.locked = false;
+  }
+
+  /** Copies each server's logs and state to `into`; for a failed run, prints where, and what each server alerted. */
+  #keep(into, failed) {
+    for (const s of this.servers) {
+      for (const part of ['var/log/tandem', 'var/lib/tandem']) {
+        const from = join(this.dir, s, 'h', part);
+        if (existsSync(from)) cpSync(from, join(into, s, part.split('/')[1] ?? part), { recursive: true });
+      }
+      mkdirSync(join(into, s), { recursive: true });
+      const emergencies = this.emergencies(s);
+      if (emergencies.length > 0) writeFileSync(join(into, s, 'emergencies'), `${emergencies.join('\n')}\n`);
+    }
+    if (!failed) return;
+    const summary = this.servers.flatMap((s) => [
+      `${s}:`,
+      ...this.alerts(s)
+        .slice(-25)
+        .map((a) => `  ${new Date(a.timeMs).toISOString().slice(11, 23)} ${a.id} ${a.daemon}: ${a.message}`),
+    ]);
+    process.stderr.write(`# the cluster's logs and state are kept in ${into}; its last 25 alerts per server:\n# ${summary.join('\n# ')}\n`);
   }
 }
+
+/** Held (a directory, with the holder's pid) while a test cluster runs: see start(). */
+const CLUSTER_LOCK = '/tmp/tandem-test-cluster.lock';
+
+function readIfThere(file) {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+function processAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/** Where a failed test run's cluster logs stay (outside /tmp/tc.*, which each run removes). */
+const FAILED_RUNS_DIR = '/var/tmp/tandem-test-failures';
 
 /** `tc<pid % 1000>`, moved on while a namespace or link of that prefix exists (another run's, or a crashed one's). */
 function pickPrefix() {

@@ -8,7 +8,7 @@ import { ROOT_ONLY, TestCluster, namespacePids } from './harness.mjs';
 const skip = ROOT_ONLY;
 
 const cluster = skip ? undefined : new TestCluster();
-t.teardown(() => cluster?.destroy());
+t.teardown(() => cluster?.destroy({ failed: !t.passing() }));
 t.before(async () => {
   if (!cluster) return;
   const started = Date.now();

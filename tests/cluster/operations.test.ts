@@ -6,6 +6,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { callOnce } from '@tandem/core';
+import { tandem } from '@tandem/protocol';
 import { ROOT_ONLY, TestCluster } from './harness.mjs';
 import { webGroup, webOnlineOn, type JsonGroup } from './web.js';
 
@@ -25,7 +27,7 @@ const cluster = skip
       monitors:
         '  - { name: app-alive, type: pid, target: app, interval: 500ms, recovery: { target: web, reactivations: 0, failovers: 1, finalAction: none } }',
     });
-t.teardown(() => cluster?.destroy());
+t.teardown(() => cluster?.destroy({ failed: !t.passing() }));
 t.before(async () => {
   if (!cluster) return;
   await cluster.start();
@@ -102,7 +104,7 @@ t.test(
   },
 );
 
-t.test('two operators apply at once, on s2 and s3: the coordinator applies one after the other', { skip }, async (t) => {
+t.test('two operators apply at once, through s2 and on s3: the coordinator applies one after the other', { skip }, async (t) => {
   const c = cluster!;
   const original = readFileSync(c.config, 'utf8');
   const files = ['7s', '8s'].map((v) => {
@@ -110,7 +112,11 @@ t.test('two operators apply at once, on s2 and s3: the coordinator applies one a
     writeFileSync(file, original.replace(/stopTimeout: \d+s/, `stopTimeout: ${v}`));
     return file;
   });
-  const [a, b] = await Promise.all([c.cli('s2', ['config', 'apply', files[0]!]), c.cli('s3', ['config', 'apply', files[1]!])]);
+  // One on s1 addressing s2 (--node: s2 answers as for its own CLI and sends it on to s1, the coordinator).
+  const [a, b] = await Promise.all([
+    c.cli('s1', ['--node', 's2', 'config', 'apply', files[0]!]),
+    c.cli('s3', ['config', 'apply', files[1]!]),
+  ]);
   t.equal(a.code, 0, `s2's apply: ${a.stdout}${a.stderr}`);
   t.equal(b.code, 0, `s3's apply: ${b.stdout}${b.stderr}`);
   const generation = (out: string): number => Number(/generation (\d+)/.exec(out)?.[1] ?? NaN);
@@ -121,6 +127,14 @@ t.test('two operators apply at once, on s2 and s3: the coordinator applies one a
   }
   const last = generation(a.stdout) === 3 ? '7s' : '8s';
   t.match(readFileSync(c.config, 'utf8'), new RegExp(`stopTimeout: ${last}`), 'the file holds the apply of generation 3');
+
+  // An apply another node manager sent on reaches s2, which is not the coordinator: not sent on again.
+  const forwarded = { action: tandem.v1.ConfigAction.CONFIG_ACTION_APPLY, yaml: original, forwarded: true };
+  await t.rejects(callOnce(c.paths('s2').rpc('nm'), { config: forwarded }, { timeoutMs: 5000, origin: 'tandem-nm' }), {
+    code: 'UNAVAILABLE',
+    message: /s2 is not the coordinator \(s1 is, as seen here\)/,
+  });
+  t.match(readFileSync(c.config, 'utf8'), new RegExp(`stopTimeout: ${last}`), 'and nothing changed');
 });
 
 t.test('the failover rung of a monitor on s1 moves the group to s2 through the coordinator', { skip }, async (t) => {
@@ -155,11 +169,14 @@ t.test('node down moves the server’s groups away, then stops its cluster servi
 
 t.test('cluster shutdown stops every server’s cluster service and shuts each down', { skip }, async (t) => {
   const c = cluster!;
+  // s2 is stopped already (node down): what counts is that this command shuts each server down once more.
+  const shutdowns = (s: string): number => (c.daemonLog(s, 'nm').match(/shutdown asked by an operator/g) ?? []).length;
+  const before = Object.fromEntries(c.servers.map((s) => [s, shutdowns(s)]));
   const r = await c.cli('s3', ['cluster', 'shutdown'], 60_000);
   t.equal(r.code, 0, `${r.stdout}${r.stderr}`);
   for (const s of c.servers) {
     t.equal((await c.status(s)).state, 'stopped', `${s} stopped its cluster service`);
-    t.ok((c.daemonLog(s, 'nm').match(/shutdown asked by an operator/g) ?? []).length >= 1, `${s} was shut down (a dry run here)`);
+    t.equal(shutdowns(s), before[s]! + 1, `${s} was shut down (a dry run here)`);
     t.notOk(c.hasAddress(s, 'ic0', FIP), `${s} holds no floating IP`);
   }
   t.same(

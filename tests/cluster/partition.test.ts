@@ -24,7 +24,7 @@ const cluster = skip
       groups: webGroup(FIP, ['s1', 's2', 's3']),
       monitors: '  []',
     });
-t.teardown(() => cluster?.destroy());
+t.teardown(() => cluster?.destroy({ failed: !t.passing() }));
 
 let probeFile = '';
 t.before(async () => {
@@ -61,10 +61,13 @@ t.test('s1 frozen for twice the heartbeat timeout: s2 fails the group over once 
   c.freeze('s1');
   t.teardown(() => c.thaw('s1'));
   // A frozen server's kernel still answers ARP for the floating IP: the failover start on s2 waits.
-  await c.waitFor('s2 to start web', async () => (await web(c, 's2'))?.state === 'starting', 2 * TIMEOUT_MS);
+  // (s2 declares s1 down after the timeout; on a loaded machine, and through the CLI's status
+  // calls, it may be seen later: s1 stays frozen until it is, and for twice the timeout at least.)
+  await c.waitFor('s2 to start web', async () => (await web(c, 's2'))?.state === 'starting', 5 * TIMEOUT_MS);
+  t.comment(`s2 seen starting web ${Date.now() - frozenAt} ms after s1 froze`);
   const wait = frozenAt + 2 * TIMEOUT_MS - Date.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  t.match(await web(c, 's2'), { state: 'starting', server: 's2' }, 'after twice the timeout s2 is still waiting for the address');
+  t.match(await web(c, 's2'), { state: 'starting', server: 's2' }, 'after twice the timeout (or more) s2 is still waiting for the address');
   t.same(
     ['s1', 's2', 's3'].filter((s) => c.hasAddress(s, 'ic0', FIP)),
     ['s1'],

@@ -24,7 +24,6 @@ export interface WitnessLease {
 
 export type LeaseDecision = { granted: true; lease: WitnessLease; renewed: boolean } | { granted: false; lease: WitnessLease };
 
-export { WITNESS_PORT } from './args.js';
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Names longer than this, or more members than this, are not a cluster's. */
 const MAX_NAME_CHARS = 256;

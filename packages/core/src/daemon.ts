@@ -67,6 +67,14 @@ export function tickIntervalMs(stallLimitMs: number): number {
   return Math.min(250, Math.max(50, Math.floor(stallLimitMs / 10)));
 }
 
+/** The guard needs a few beats per stall limit, not one per tick: a daemon beats every second tick. */
+const TICKS_PER_BEAT = 2;
+
+/** How often a daemon beats to the guard: a healthy one may be silent this long between two beats. */
+export function beatIntervalMs(stallLimitMs: number): number {
+  return TICKS_PER_BEAT * tickIntervalMs(stallLimitMs);
+}
+
 /** Guard liveness: hello, a beat every tick, goodbye on a planned stop. */
 class GuardLink {
   // sendTimeout 0: when the guard is away and the queue is full, a send fails at once (and the
@@ -235,8 +243,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
   // Stall detection: a tick that comes late by more than the stall limit means this process
   // was frozen while the rest of the world went on; it must not carry on as if nothing happened.
   const tickMs = tickIntervalMs(config.cluster.stallLimitMs);
-  // The guard needs a few beats per stall limit, not one per tick: every second tick is enough.
-  const ticksPerBeat = 2;
   let ticks = 0;
   let expected = Date.now() + tickMs;
   let maxLateness = 0;
@@ -251,7 +257,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<void> {
       else void fatal(`event loop stalled for ${lateness} ms`);
       return;
     }
-    if (++ticks % ticksPerBeat !== 0) return;
+    if (++ticks % TICKS_PER_BEAT !== 0) return;
     guard?.beat(maxLateness);
     maxLateness = 0;
   }, tickMs);

@@ -36,7 +36,16 @@ export type {
   StartFinalAction,
   StopFinalAction,
 } from './config/types.js';
-export { EXIT, runDaemon, tickIntervalMs, type DaemonContext, type DaemonImpl, type DaemonOptions, type DaemonState } from './daemon.js';
+export {
+  EXIT,
+  beatIntervalMs,
+  runDaemon,
+  tickIntervalMs,
+  type DaemonContext,
+  type DaemonImpl,
+  type DaemonOptions,
+  type DaemonState,
+} from './daemon.js';
 export { formatDuration, parseDuration } from './duration.js';
 export { writeFileAtomic } from './files.js';
 export { ErrorCode, TandemError, errorFromWire, errorToWire, toTandemError } from './errors.js';

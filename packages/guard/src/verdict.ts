@@ -2,7 +2,7 @@
  * The guard's decisions, as pure functions of what it tracks: is a core daemon's disappearance
  * a crash, has it stalled, and was the guard itself too late to judge stalls fairly.
  */
-import { PM2_NAMES, type AlertId, type CoreDaemon } from '@tandem/core';
+import { PM2_NAMES, beatIntervalMs, type AlertId, type CoreDaemon } from '@tandem/core';
 
 /** `running`: hello (or re-adoption) seen; `stopped`: it said goodbye, its exit is planned. */
 export type WatchState = 'running' | 'stopped';
@@ -38,12 +38,14 @@ export function judge(watch: DaemonWatch | undefined, seen: Observation): Verdic
     if (!seen.registered) return FINE;
     return { crashed: true, alert: 'TND-GD-0901', reason: `${app} exited unexpectedly (pid ${watch.pid})` };
   }
-  const silentMs = seen.nowMs - watch.lastBeatMs;
-  if (silentMs > watch.stallLimitMs) {
+  // Late since its next beat was due: a healthy daemon is silent for up to a beat interval between
+  // two beats, and counting that in would call a stall shorter than the limit one.
+  const lateMs = seen.nowMs - watch.lastBeatMs - beatIntervalMs(watch.stallLimitMs);
+  if (lateMs > watch.stallLimitMs) {
     return {
       crashed: true,
       alert: 'TND-GD-0902',
-      reason: `${app} stalled for ${silentMs} ms (limit ${watch.stallLimitMs} ms, pid ${watch.pid})`,
+      reason: `${app} stalled for ${lateMs} ms (limit ${watch.stallLimitMs} ms, pid ${watch.pid})`,
     };
   }
   return FINE;

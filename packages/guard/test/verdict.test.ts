@@ -15,13 +15,15 @@ const cases: [string, DaemonWatch | undefined, Observation, string | undefined][
   ],
   ['a dead daemon that said goodbye is a planned stop', { ...running, state: 'stopped' }, { ...alive, alive: false }, undefined],
   ['a dead daemon that removed its registration stopped as planned', running, { nowMs: now, alive: false, registered: false }, undefined],
+  // With a 1000 ms limit a daemon beats every 200 ms: it is late once 200 ms have passed without a beat.
   [
-    'a daemon silent for longer than its stall limit stalled',
+    'a daemon late with its beat for longer than its stall limit stalled',
     running,
-    { ...alive, nowMs: 11_001 },
+    { ...alive, nowMs: 11_201 },
     'TND-GD-0902 tandem-rc stalled for 1001 ms (limit 1000 ms, pid 4242)',
   ],
-  ['a daemon silent for exactly its stall limit is not yet stalled', running, { ...alive, nowMs: 11_000 }, undefined],
+  ['a daemon late for exactly its stall limit is not yet stalled', running, { ...alive, nowMs: 11_200 }, undefined],
+  ['a daemon silent for its stall limit, but late for less, is not stalled', running, { ...alive, nowMs: 11_001 }, undefined],
   ['a silent daemon that said goodbye is not stalled', { ...running, state: 'stopped' }, { ...alive, nowMs: 20_000 }, undefined],
   [
     'a dead and silent daemon is reported as exited, not stalled',

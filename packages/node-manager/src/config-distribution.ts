@@ -2,7 +2,7 @@
  * Changing the configuration of a running cluster (DESIGN.md 3): what a new file changes and which
  * restart that needs (pure), and installing it on this server with its generation number.
  */
-import { chmodSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TandemError, validateConfigText, writeFileAtomic, type Config } from '@tandem/core';
 
@@ -14,8 +14,7 @@ import { TandemError, validateConfigText, writeFileAtomic, type Config } from '@
  * - `restart-cluster`: the cluster settings (heartbeat, ports, keys, partition, emergency) or the
  *   servers changed; they must be the same on every server at once, so every server stops first.
  */
-export const CHANGE_LEVELS = ['none', 'restart-daemons', 'restart-cluster'] as const;
-export type ChangeLevel = (typeof CHANGE_LEVELS)[number];
+export type ChangeLevel = 'none' | 'restart-daemons' | 'restart-cluster';
 
 export interface ConfigDiff {
   /** one readable line per changed setting, by path: `groups[web].resources[app].timeout: 60000 ms -> 30000 ms` */
@@ -153,8 +152,6 @@ export function installConfig(configPath: string, stateDir: string, text: string
   }
   try {
     writeFileAtomic(configPath, text, mode);
-    // The umask may have narrowed the new file's mode; give it back what the old file had.
-    if (mode !== undefined && (statSync(configPath).mode & 0o7777) !== mode) chmodSync(configPath, mode);
     mkdirSync(stateDir, { recursive: true });
     writeFileAtomic(configGenerationPath(stateDir), `${generation}\n`);
   } catch (err) {

@@ -96,7 +96,6 @@ export {
   type WitnessOutcome,
 } from './partition/index.js';
 export {
-  CHANGE_LEVELS,
   configGenerationPath,
   diffConfigs,
   installConfig,

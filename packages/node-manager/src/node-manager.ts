@@ -79,6 +79,10 @@ const ENTERED: Record<ClusterCommandName, { alert: AlertId; message: string }> =
   resume: { alert: 'TND-NM-0004', message: 'cluster service resumed' },
 };
 
+/** What is left of a request's deadline for a call made on its behalf; `fallback` when it has none. */
+const remainingMs = (request: Request, fallback: number): number =>
+  request.deadlineMs > 0 ? Math.max(1, request.deadlineMs - Date.now()) : fallback;
+
 /** When hb last heard a server on any path (0: never). */
 const lastHeardMs = (s: tandem.v1.ServerStatus): number => Math.max(0, ...s.paths.map((p) => Number(p.lastHeardMs)));
 
@@ -132,6 +136,8 @@ export class NodeManager {
   #generation: number;
   /** the applies this server runs as the coordinator, one after the other */
   #applying: Promise<unknown> = Promise.resolve();
+  /** the highest generation this server issued in an apply, installed everywhere or not */
+  #issued = 0;
   /** set while this server waits, isolated, for `tandem node return` (its previous life did not stop cleanly) */
   #awaitingReturn: (() => void) | undefined;
   /** renews an arbiter's lease while a server stays silent (docs/partition.md) */
@@ -221,7 +227,7 @@ export class NodeManager {
     const input = (): ViewInput => ({
       servers: config.servers.map((s) => s.name),
       self: server,
-      selfState: this.#fencing || this.#awaitingReturn ? 'isolated' : this.#state,
+      selfState: this.#reportedState(),
       undecided: this.#resolving !== undefined,
       selfIncarnation: this.#incarnation,
       localGroups,
@@ -241,7 +247,7 @@ export class NodeManager {
     await this.#pushView(view);
     return {
       incarnation: this.#incarnation,
-      state: this.#fencing || this.#awaitingReturn ? 'isolated' : this.#state,
+      state: this.#reportedState(),
       hears: (heard ?? []).filter((s) => !s.local && s.state === 'online').map((s) => s.name),
       lost: (heard ?? []).flatMap((s) => {
         const last = lastHeardMs(s);
@@ -344,7 +350,10 @@ export class NodeManager {
     this.#renewTimer = setTimeout(
       () => {
         this.#renewTimer = undefined;
-        const silent = (this.#tracker.view?.servers ?? []).some((s) => !s.local && (s.state === 'offline' || this.#quiet.has(s.name)));
+        // Offline, unreachable (a peer still hears it: a split that is not a clique) or quiet.
+        const silent = (this.#tracker.view?.servers ?? []).some(
+          (s) => !s.local && (s.state === 'offline' || s.state === 'unreachable' || this.#quiet.has(s.name)),
+        );
         if (silent && this.#runsGroups() && !this.#fencing) this.#resolvePartition();
       },
       Math.min(2 ** 31 - 1, Math.max(100, Math.floor(inMs))),
@@ -489,7 +498,7 @@ export class NodeManager {
     if (!this.#ctx.config.servers.some((s) => s.name === node)) throw new TandemError('NOT_FOUND', `no server named ${node}`);
     if (!this.#membership || !request.body) throw new TandemError('UNAVAILABLE', `${node} cannot be reached from ${this.#ctx.server}`);
     const body = request.body;
-    const timeoutMs = request.deadlineMs > 0 ? Math.max(1, request.deadlineMs - Date.now()) : SHORT_TIMEOUT_MS;
+    const timeoutMs = remainingMs(request, SHORT_TIMEOUT_MS);
     const reply = await this.#membership.call(node, { node, [body]: request[body] }, timeoutMs);
     return reply.body ? ({ [reply.body]: reply[reply.body] } as ReplyBody) : {};
   }
@@ -512,6 +521,11 @@ export class NodeManager {
     );
   }
 
+  /** The cluster service as peers and `tandem status` see it: isolated while this server fences itself or waits for tandem node return. */
+  #reportedState(): ServiceState | 'isolated' {
+    return this.#fencing || this.#awaitingReturn ? 'isolated' : this.#state;
+  }
+
   get state(): ServiceState {
     return this.#state;
   }
@@ -521,13 +535,14 @@ export class NodeManager {
     try {
       await this.#waitForDaemons(['rc', 'rm']);
       const returning = this.#ctx.config.servers.length > 1 && previousLife(this.#ctx.paths.state) === 'unclean';
-      await this.#waitForReturn();
-      if (returning) await this.#recoverReturned();
+      if (returning) {
+        await this.#waitForReturn();
+        await this.#recoverReturned();
+      }
       await this.#waitForServers();
       await this.#serial(async () => {
         await this.#activate(Cause.CAUSE_STARTUP);
         this.#enter('online', 'TND-NM-0001', 'cluster service started');
-        markLife(this.#ctx.paths.state, true);
       });
     } catch (err) {
       if (this.#closed || this.#state !== 'starting') return;
@@ -539,16 +554,20 @@ export class NodeManager {
 
   async stop(reason: string): Promise<void> {
     this.#closed = true;
-    // An orderly stop: the next start rejoins by itself. (A fence or a crash never gets here.)
-    // A server fencing itself (stop-services stops the daemons in order) did not stop cleanly.
-    if (this.#state !== 'starting' && !this.#fencing) markLife(this.#ctx.paths.state, false);
-    this.#awaitingReturn?.();
-    clearInterval(this.#guardPing);
-    clearTimeout(this.#renewTimer);
-    this.#membership?.close();
-    this.#hbEvents?.close();
-    this.#ctx.log.info(`node manager stopping: ${reason}`);
-    for (const c of Object.values(this.#clients)) c.close();
+    try {
+      this.#awaitingReturn?.();
+      clearInterval(this.#guardPing);
+      clearTimeout(this.#renewTimer);
+      this.#membership?.close();
+      this.#hbEvents?.close();
+      this.#ctx.log.info(`node manager stopping: ${reason}`);
+      for (const c of Object.values(this.#clients)) c.close();
+    } finally {
+      // An orderly stop: the next start rejoins by itself. (A fence or a crash never gets here.)
+      // A server fencing itself (stop-services stops the daemons in order) did not stop cleanly,
+      // nor did one still waiting for tandem node return.
+      if (this.#state !== 'starting' && !this.#fencing) this.#markLife(false);
+    }
   }
 
   readonly handle: RpcHandler = async (request) => {
@@ -588,7 +607,7 @@ export class NodeManager {
       {
         cluster: ctx.config.cluster.name,
         server: ctx.server,
-        state: this.#awaitingReturn ? 'isolated' : this.#state,
+        state: this.#reportedState(),
         servers: ctx.config.servers.map((s) => s.name),
         peers: this.peers(),
         remoteGroups: (this.#tracker.view?.servers ?? [])
@@ -608,9 +627,21 @@ export class NodeManager {
       throw new TandemError('INTERNAL', `cluster service cannot go from ${this.#state} to ${next}`);
     }
     this.#state = next;
+    // Online, by startup or by tandem cluster start: from now on a life that ends without an
+    // orderly stop is unclean, and the next start waits for tandem node return.
+    if (next === 'online') this.#markLife(true);
     this.#ctx.alerts.raise(alert, message);
     this.#ctx.events.publish('service', this.#ctx.server, next, message);
     this.#ctx.log.info(message, { state: next });
+  }
+
+  /** Notes how this life stands; a record that cannot be written is reported (the next start then finds the older one). */
+  #markLife(running: boolean): void {
+    try {
+      markLife(this.#ctx.paths.state, running);
+    } catch (err) {
+      this.#ctx.log.error(`the ${running ? 'running' : 'clean stop'} mark was not written: ${toTandemError(err).message}`);
+    }
   }
 
   #serial<T>(work: () => Promise<T>): Promise<T> {
@@ -759,14 +790,10 @@ export class NodeManager {
     if (!this.#membership)
       throw new TandemError('REFUSED', `node down needs another server to take the groups over: this cluster has one server`);
     this.#requireOnline(`node ${target} cannot go down`);
-    const coordinator = this.#tracker.view?.coordinator;
-    if (!coordinator) throw new TandemError('UNAVAILABLE', `node ${target} cannot go down: there is no coordinator yet`);
+    const coordinator = this.#coordinator(`node ${target} cannot go down`);
     const timeoutMs = this.#allGroupsTimeoutMs();
     const forwarded = { nodeCommand: { action: cmd.action, server: target, reboot: cmd.reboot } };
-    const moved =
-      coordinator === this.#ctx.server
-        ? await this.#clients.rc.call(forwarded, { timeoutMs })
-        : await this.#membership.call(coordinator, forwarded, timeoutMs);
+    const moved = await this.#toCoordinatorRc(coordinator, forwarded, timeoutMs);
     const down = { action: ClusterAction.CLUSTER_ACTION_SHUTDOWN, local: true, reboot: cmd.reboot };
     const stopped =
       target === this.#ctx.server
@@ -829,14 +856,22 @@ export class NodeManager {
       cause: this.#cause(request, cmd.cause),
       failoverLimit: cmd.failoverLimit,
     };
-    const timeoutMs = groupOperationTimeoutMs(group);
     // Several servers: the coordinator's rc plans every group operation.
+    const coordinator = this.#coordinator(`group ${group.name} cannot ${verb}`);
+    return this.#toCoordinatorRc(coordinator, { group: forwarded }, groupOperationTimeoutMs(group));
+  }
+
+  /** The coordinator in this server's view (this one, alone); none yet is refused with `what`. */
+  #coordinator(what: string): string {
     const coordinator = this.#membership ? this.#tracker.view?.coordinator : this.#ctx.server;
-    if (coordinator === undefined || coordinator === '') {
-      throw new TandemError('UNAVAILABLE', `group ${group.name} cannot ${verb}: there is no coordinator yet (no online server)`);
-    }
-    if (coordinator === this.#ctx.server) return this.#forwardToRc({ group: forwarded }, timeoutMs);
-    const reply = await this.#membership!.call(coordinator, { group: forwarded }, timeoutMs);
+    if (!coordinator) throw new TandemError('UNAVAILABLE', `${what}: there is no coordinator yet (no online server)`);
+    return coordinator;
+  }
+
+  /** To the coordinator's rc: here, or over the link to its node manager (#fromPeer). */
+  async #toCoordinatorRc(coordinator: string, body: RequestBody, timeoutMs: number): Promise<ReplyBody> {
+    if (coordinator === this.#ctx.server) return this.#forwardToRc(body, timeoutMs);
+    const reply = await this.#membership!.call(coordinator, body, timeoutMs);
     return { ack: { message: reply.ack?.message ?? '' } };
   }
 
@@ -884,7 +919,7 @@ export class NodeManager {
         return { config: { ...diffConfigs(this.#ctx.config, v.config), generation: this.#generation } };
       }
       case ConfigAction.CONFIG_ACTION_APPLY:
-        return this.#applyOnCoordinator(request, cmd.yaml);
+        return this.#applyOnCoordinator(request, cmd);
       case ConfigAction.CONFIG_ACTION_INSTALL: {
         // Only another node manager, during its apply: an operator applies, which installs everywhere.
         if (request.origin !== PM2_NAMES.nm)
@@ -916,16 +951,24 @@ export class NodeManager {
    * `tandem config apply` runs on the coordinator's node manager, one at a time: two operators
    * applying at once get two generations one after the other, never two files under one number.
    */
-  async #applyOnCoordinator(request: Request, yaml: string): Promise<ReplyBody> {
-    const coordinator = this.#membership ? this.#tracker.view?.coordinator : this.#ctx.server;
+  async #applyOnCoordinator(request: Request, cmd: tandem.v1.ConfigRequest): Promise<ReplyBody> {
+    const { yaml } = cmd;
+    const coordinator = this.#coordinator('configuration not applied');
     if (coordinator === this.#ctx.server) {
       const run = this.#applying.then(() => this.#applyConfig(yaml));
       this.#applying = run.catch(() => undefined);
       return { config: await run };
     }
-    if (!coordinator) throw new TandemError('UNAVAILABLE', 'configuration not applied: there is no coordinator yet (no online server)');
-    const timeoutMs = request.deadlineMs > 0 ? Math.max(1, request.deadlineMs - Date.now()) : 3 * SHORT_TIMEOUT_MS;
-    const forwarded = { node: coordinator, config: { action: ConfigAction.CONFIG_ACTION_APPLY, yaml } };
+    // Forwarded once only: two servers that disagree about the coordinator must not bounce it.
+    // (`tandem --node` also arrives over the link, as the target's own CLI's: that one is sent on.)
+    if (cmd.forwarded) {
+      throw new TandemError(
+        'UNAVAILABLE',
+        `configuration not applied: ${this.#ctx.server} is not the coordinator (${coordinator} is, as seen here): run the apply again`,
+      );
+    }
+    const timeoutMs = remainingMs(request, 3 * SHORT_TIMEOUT_MS);
+    const forwarded = { node: coordinator, config: { action: ConfigAction.CONFIG_ACTION_APPLY, yaml, forwarded: true } };
     const reply = await this.#membership!.call(coordinator, forwarded, timeoutMs);
     return { config: reply.config ?? {} };
   }
@@ -955,7 +998,9 @@ export class NodeManager {
         `configuration not applied: ${away.join(', ')} cannot be reached, and would be left on generation ${this.#generation} while the others move on (bring ${away.length > 1 ? 'them' : 'it'} back, or remove ${away.length > 1 ? 'them' : 'it'} from the file)`,
       );
     }
-    const generation = nextGeneration([this.#generation, ...peers.map((p) => p.reported?.configGeneration ?? 0)]);
+    // Above every generation installed anywhere, and above one issued here that only some servers took.
+    const generation = nextGeneration([this.#generation, this.#issued, ...peers.map((p) => p.reported?.configGeneration ?? 0)]);
+    this.#issued = generation;
     const installed: string[] = [];
     const failed: string[] = [];
     await Promise.all(
@@ -1157,13 +1202,14 @@ export class NodeManager {
   }
 
   /**
-   * Several servers, `cluster.autoReturn` off, and the previous life of this server did not stop
-   * cleanly (a power cut, a crash, a fence): it stays isolated — hb and the node manager link run,
-   * nothing is started — until an operator runs `tandem node return NAME` (DESIGN.md 4).
+   * Several servers and the previous life of this server did not stop cleanly (a power cut, a
+   * crash, a fence): unless `cluster.autoReturn` is set it stays isolated — hb and the node
+   * manager link run, nothing is started — until an operator runs `tandem node return NAME`
+   * (DESIGN.md 4).
    */
   async #waitForReturn(): Promise<void> {
-    const { config, server, paths, alerts } = this.#ctx;
-    if (config.servers.length <= 1 || config.cluster.autoReturn || previousLife(paths.state) !== 'unclean') return;
+    const { config, server, alerts } = this.#ctx;
+    if (config.cluster.autoReturn) return;
     alerts.raise(
       'TND-NM-0023',
       `${server} went down without a clean stop: it stays out of the cluster until \`tandem node return ${server}\` (or set cluster.autoReturn)`,

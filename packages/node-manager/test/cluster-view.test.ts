@@ -5,6 +5,7 @@ import {
   placeRemoteGroups,
   sameView,
   splitLosers,
+  type BridgeInput,
   type PeerView,
   type ViewInput,
 } from '@tandem/node-manager';

@@ -423,3 +423,32 @@ t.test('the previous life: none, clean after an orderly stop, unclean after anyt
   writeFileSync(lifePath(paths.state), 'garbage');
   t.equal(previousLife(paths.state), 'unclean', 'a record that cannot be read is not taken for a clean stop');
 });
+
+t.test('a life is marked running whenever the service comes online, also by tandem cluster start after a failed startup', async (t) => {
+  const { ctx, paths } = setupHome(t);
+  ctx.config.cluster.startupWaitMs = 200;
+  let refuse = true;
+  const serve: RpcHandler = async (r) => {
+    if (r.body === 'service' && r.service!.action === v1.ServiceAction.SERVICE_ACTION_ACTIVATE && refuse) {
+      throw new Error('a start script failed');
+    }
+    if (r.body === 'status') return { groups: { groups: [] } };
+    return { ack: { message: 'ok' } };
+  };
+  await fakeDaemon(t, ctx, 'rc', serve);
+  await fakeDaemon(t, ctx, 'rm', async (r) => (r.body === 'status' ? { monitors: { monitors: [] } } : { ack: { message: 'ok' } }));
+  const nm = new NodeManager(ctx);
+  let stopped = false;
+  t.teardown(() => (stopped ? undefined : nm.stop('test over')));
+
+  await nm.startup();
+  t.equal(nm.state, 'stopped', 'the startup failed');
+  t.equal(previousLife(paths.state), 'none', 'never online: nothing marked');
+  refuse = false;
+  await nm.handle(request('cli', { cluster: { action: v1.ClusterAction.CLUSTER_ACTION_START } }));
+  t.equal(nm.state, 'online');
+  t.equal(previousLife(paths.state), 'unclean', 'online now: a power cut from here on is an unclean end');
+  await nm.stop('test over');
+  stopped = true;
+  t.equal(previousLife(paths.state), 'clean', 'an orderly stop marks the life clean');
+});

@@ -5,7 +5,6 @@
  */
 export { plan } from './planner/index.js';
 export {
-  isDown,
   livePlacements,
   newlyOnline,
   orphans,

@@ -144,8 +144,9 @@ export class ResourceController {
   /** the view of the last coordinator pass: which servers came online since */
   #coordinatedView: View | undefined;
   #reconcileAgain = false;
-  #graceTimer: NodeJS.Timeout | undefined;
-  #graceAtMs = 0;
+  /** the coordinator's next pass on a timer (#wakeAt): the end of a partition decision or of the startup wait */
+  #wakeTimer: NodeJS.Timeout | undefined;
+  #wakeAtMs = 0;
   /** server → its incarnation and groups in the last view (a restart changes the incarnation) */
   readonly #lives = new Map<string, { incarnation: number; state: string; groups: { group: string; state: string }[] }>();
   /** servers seen restarting (a new incarnation) with the groups their previous life reported, for the coordinator */
@@ -246,7 +247,7 @@ export class ResourceController {
     const left = await this.stopAll('SERVERSHUTDOWN');
     if (left.length > 0) this.#ctx.log.error(`groups left running at shutdown: ${left.join(', ')}`);
     this.#setService('stopped');
-    clearTimeout(this.#graceTimer);
+    clearTimeout(this.#wakeTimer);
     this.#nm?.close();
   }
 
@@ -436,6 +437,8 @@ export class ResourceController {
         this.#restarted.push({ server: s.name, incarnation: before.incarnation, groups: before.groups });
       }
     }
+    // A restart seen while another server coordinates is that server's to handle.
+    if (this.#view.coordinator && this.#view.coordinator !== this.#ctx.server) this.#restarted.length = 0;
     this.#reconcile();
     return ack(`view taken: coordinator ${this.#view.coordinator || 'none'}`);
   }
@@ -534,6 +537,9 @@ export class ResourceController {
   /** `tandem node down`, on the coordinator: the server's groups stop there (SERVERSHUTDOWN) and start elsewhere. */
   async #onNodeDown(cmd: tandem.v1.NodeCommand.$Properties): Promise<ReplyBody> {
     if (!this.#multi) throw new TandemError('BAD_REQUEST', 'node down is for a configuration of several servers');
+    if (cmd.action !== tandem.v1.NodeAction.NODE_ACTION_DOWN) {
+      throw new TandemError('BAD_REQUEST', `rc carries out node down only, not node action ${cmd.action ?? 0}`);
+    }
     const server = cmd.server ?? '';
     this.#knownServer(server);
     if (!server) throw new TandemError('BAD_REQUEST', 'node down without a server');
@@ -649,7 +655,8 @@ export class ResourceController {
   /**
    * The coordinator's own work, one pass at a time: the startup placement once every server has
    * said what it runs (or the startup wait is over), the groups of servers that went down once
-   * their fence grace has passed, and failback to servers that came online.
+   * their partition decision time has passed (their resources then wait for the rest of the fence
+   * grace), and failback to servers that came online.
    */
   #reconcile(): void {
     if (this.#reconciling) {
@@ -669,7 +676,12 @@ export class ResourceController {
 
   async #coordinate(): Promise<void> {
     const view = this.#view;
-    if (!view || this.#service !== 'active') return;
+    // Restarts seen while this server's service is not active are not its to act on (later, they
+    // would move groups of lives long gone).
+    if (!view || this.#service !== 'active') {
+      this.#restarted.length = 0;
+      return;
+    }
     // Servers that came online since the last pass; at the first pass, this one (it just joined).
     const before = this.#coordinatedView;
     this.#coordinatedView = view;
@@ -743,15 +755,15 @@ export class ResourceController {
     }
   }
 
-  /** Runs the coordinator again at `atMs` (the end of a fence grace or of the startup wait). */
+  /** Runs the coordinator again at `atMs` (the end of a partition decision time or of the startup wait). */
   #wakeAt(atMs: number): void {
     const now = Date.now();
     // An earlier wake-up still to come stays: that pass sets the next one.
-    if (this.#graceTimer && this.#graceAtMs > now && this.#graceAtMs <= atMs) return;
-    clearTimeout(this.#graceTimer);
-    this.#graceAtMs = atMs;
-    this.#graceTimer = setTimeout(() => this.#reconcile(), Math.max(0, atMs - now) + 5);
-    this.#graceTimer.unref();
+    if (this.#wakeTimer && this.#wakeAtMs > now && this.#wakeAtMs <= atMs) return;
+    clearTimeout(this.#wakeTimer);
+    this.#wakeAtMs = atMs;
+    this.#wakeTimer = setTimeout(() => this.#reconcile(), Math.max(0, atMs - now) + 5);
+    this.#wakeTimer.unref();
   }
 
   #nodeManager(): RpcClient {
@@ -871,8 +883,10 @@ export class ResourceController {
     );
   }
 
-  /** Starts the whole group in dependency order, and says how it went. */
-  /** `fenceUntilMs`: a failover's fence grace ends then (epoch ms); see `#startResources`. */
+  /**
+   * Starts the whole group in dependency order, and says how it went. `fenceUntilMs`: a
+   * failover's fence grace ends then (epoch ms); see `#startResources`.
+   */
   async #start(g: GroupRuntime, event: ScriptEvent, fenceUntilMs = 0): Promise<void> {
     g.detail = '';
     await this.#startResources(g, g.order, event, new Set(), fenceUntilMs);
@@ -950,8 +964,9 @@ export class ResourceController {
   /**
    * Several servers: asks the coordinator (through nm) to fail the group over, once the operation
    * that found the failure has ended (the coordinator's stop order would meet a busy group
-   * otherwise). Refused (no other server, or the failovers in a row used up), the resource's
-   * final action runs then, and with `continue` the rest of the group starts after all.
+   * otherwise). Refused because the group cannot go anywhere (no other server, or the failovers
+   * in a row used up), the resource's final action runs then, and with `continue` the rest of the
+   * group starts after all.
    */
   #askFailover(g: GroupRuntime, r: ResourceRuntime, rest: string[], event: ScriptEvent, waived: Set<string>): void {
     const ids = { group: g.config.name, resource: r.config.name };
@@ -969,7 +984,18 @@ export class ResourceController {
           ids,
         );
       } catch (err) {
-        this.#ctx.log.warn(`failover of group ${g.config.name} refused: ${errorMessage(err)}`, ids);
+        const e = toTandemError(err);
+        // Only a group that cannot fail over gets its final action. Anything else (no coordinator
+        // yet, no answer in time, the cluster suspended) may still move it, or may have: it stays
+        // start-failed here for the operator.
+        if (e.code !== 'REFUSED' || (e.details.reason !== 'NO_SERVER' && e.details.reason !== 'FAILOVER_LIMIT')) {
+          this.#ctx.log.error(
+            `failover of group ${g.config.name} not carried out: ${e.message}; the group stays failed here (tandem group start or move)`,
+            ids,
+          );
+          return;
+        }
+        this.#ctx.log.warn(`failover of group ${g.config.name} refused: ${e.message}`, ids);
         await this.#operate(g, 'starting', async () => {
           if (await this.#startFinalAction(g, r, waived)) await this.#startResources(g, rest, event, waived);
         }).catch((e: unknown) => this.#ctx.log.error(`final action for ${r.config.name} failed: ${errorMessage(e)}`, ids));
@@ -1023,8 +1049,6 @@ export class ResourceController {
     const state = this.#settled(g);
     const name = g.config.name;
     if (state !== 'offline') return false;
-    // Stopped here: nothing of it is left for a recovery run after a power cut.
-    this.#lastStart.forget(g.config.name);
     if (wasOffline) return true;
     this.#ctx.alerts.raise('TND-RC-0102', `group ${name} stopped (${factor})`, { group: name, factor });
     this.#ctx.log.info(`group ${name} offline`, { group: name, factor });
@@ -1046,6 +1070,9 @@ export class ResourceController {
       for (const dep of dependenciesOf(g.config.resources, name)) held.add(dep);
       if (action !== 'hold') this.#finalAction(action, g, r);
     }
+    // Wholly stopped here (a group stop, its final action, the last resource stopped): nothing of
+    // it is left for a recovery run after a power cut.
+    if ([...g.resources.values()].every((r) => r.state === 'offline')) this.#lastStart.forget(g.config.name);
     return names.every((n) => g.resources.get(n)?.state === 'offline');
   }
 

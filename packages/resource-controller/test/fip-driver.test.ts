@@ -195,7 +195,8 @@ if (process.getuid?.() !== 0) {
     t.same(addressesOn(a.run, 'v0'), [], 'nothing was added');
     t.same(readLedger(join(dir, 'ledger')), [], 'nothing was recorded');
 
-    const [failover] = drive(a.name, dir, resource({ timeoutMs: 1000 }), ['start'], { TANDEM_EVENT: 'FAILOVER' });
+    // Each round needs room for a pause, the three checks that would prove a release, and the add.
+    const [failover] = drive(a.name, dir, resource({ timeoutMs: 2500 }), ['start'], { TANDEM_EVENT: 'FAILOVER' });
     t.match(
       failover,
       { ok: false, error: '10.0.0.100 is already in use on the network (answered ARP)' },
@@ -232,7 +233,16 @@ if (process.getuid?.() !== 0) {
     const [started] = drive(a.name, dir, resource({ arpCount: 0 }), ['start'], { TANDEM_EVENT: 'FAILOVER' });
     t.match(started, { ok: true, alive: true });
     t.comment(`started ${started?.ms} ms after it began, once the address was free`);
-    t.match(readFileSync(log, 'utf8'), /answered ARP: waiting for the server it fails over from to release it/);
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    t.match(lines.join('\n'), /answered ARP: waiting for the server it fails over from to release it/);
+    // Released: three checks in a row went unanswered before the address was added, not one.
+    const added = lines.findIndex((l) => l.includes('ip -4 addr add'));
+    t.match(
+      lines.slice(added - 6, added).join('\n'),
+      /^(.*start: arping -D .*\n.*start: no answer for 10\.0\.0\.100 within \d+ ms.*(\n|$)){3}$/,
+      'three checks in a row found the address free',
+    );
+    t.notMatch(lines[added - 7] ?? '', /no answer/, 'after an answered one');
     t.same(addressesOn(a.run, 'v0'), ['10.0.0.100/24']);
   });
 

@@ -269,7 +269,7 @@ export class Membership {
 
   #message(): tandem.v1.Membership.$Properties {
     const { config, server } = this.#host;
-    // config_generation stays 0 until configurations are distributed with a generation.
+    // config_generation: the generation of the file installed here (0 before the first tandem config apply).
     const { incarnation, state, hears, lost = [], groups = [], down = [], startupDone = false, configGeneration = 0 } = this.#local;
     return {
       cluster: config.cluster.name,

@@ -50,8 +50,8 @@ export interface MethodVerdict {
   verdict: Verdict;
   /** one readable line, starting with the method: `majority: 2 of 3 servers (s1, s2) are heard` */
   reason: string;
-  /** lost only because the arbiter (witness, disk) could not be reached or used in time */
-  unreachable?: boolean;
+  /** lost only because the arbiter (witness, disk) could not be reached or used in time: what happened, as `method: why` */
+  unreachable?: string;
 }
 
 export interface PartitionDecision {
@@ -89,7 +89,7 @@ const cannotDecide = (method: PartitionMethod, why: string, unreachable = false)
   method,
   verdict: 'lose',
   reason: `${method}: ${why}: a server that cannot decide loses`,
-  ...(unreachable ? { unreachable } : {}),
+  ...(unreachable ? { unreachable: `${method}: ${why}` } : {}),
 });
 
 function witnessVerdict(outcome: WitnessOutcome | undefined): MethodVerdict {
@@ -225,9 +225,9 @@ export function holdOnLease(i: HoldOnInput): string | undefined {
   const { decision, lease } = i;
   if (decision.survive || !lease) return undefined;
   const losing = decision.perMethod.filter((v) => v.verdict === 'lose');
-  if (losing.length === 0 || !losing.every((v) => v.unreachable === true)) return undefined;
+  if (losing.length === 0 || !losing.every((v) => v.unreachable !== undefined)) return undefined;
   if (!lease.holder.every((s) => i.members.includes(s))) return undefined;
   const left = Math.floor(lease.untilMs - i.nowMs);
   if (left - i.retryMs - i.attemptMs - i.deadlineMs - FENCE_MARGIN_MS <= 0) return undefined;
-  return `${losing.map((v) => v.reason.replace(/: a server that cannot decide loses$/, '')).join('; ')}; this side holds the lease for ${left} ms more: asking again in ${i.retryMs} ms`;
+  return `${losing.map((v) => v.unreachable).join('; ')}; this side holds the lease for ${left} ms more: asking again in ${i.retryMs} ms`;
 }

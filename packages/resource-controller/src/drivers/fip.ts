@@ -160,15 +160,24 @@ export class FipDriver implements ResourceDriver {
    * by what is left of the start's timeout: a wait that does not fit fails the start.
    */
   async #checkDuplicate(left: () => number, waitForRelease: boolean, first: Settled<boolean>): Promise<void> {
-    for (let logged = false; ; logged = true) {
-      const free = logged ? await this.#duplicateCheck(left()) : unwrap(first);
-      if (free) return;
-      // Another round (a pause, a check, then the add) must fit in the start timeout.
+    let answered = false;
+    let silent = 0;
+    for (let check = 0; ; check++) {
+      const free = check === 0 ? unwrap(first) : await this.#duplicateCheck(left());
+      if (free) {
+        // Free at once: nobody held it. Once it was answered, one answer coming later than the
+        // wait (a loaded host) must not pass for a release: only several checks in a row do.
+        if (!answered || ++silent >= RELEASE_CHECKS) return;
+        continue;
+      }
+      silent = 0;
+      // Another round (a pause, the checks that prove a release, then the add) must fit in the start timeout.
       const pauseMs = this.#resource.duplicateWaitMs;
-      if (!waitForRelease || left() < 3 * pauseMs) {
+      if (!waitForRelease || left() < (RELEASE_CHECKS + 2) * pauseMs) {
         throw new Error(`${this.#ip} is already in use on the network (answered ARP)`);
       }
-      if (!logged) this.#log('start', `${this.#ip} answered ARP: waiting for the server it fails over from to release it`);
+      if (!answered) this.#log('start', `${this.#ip} answered ARP: waiting for the server it fails over from to release it`);
+      answered = true;
       await sleep(pauseMs);
     }
   }
@@ -284,6 +293,13 @@ export class FipDriver implements ResourceDriver {
 export function fipStopBudgetMs(resource: FipResourceConfig): number {
   return (resource.onStopFailure.retries + 1) * (2 * resource.stopTimeoutMs + FIP_STOP_MARGIN_MS);
 }
+
+/**
+ * Checks in a row without an answer that prove an address answered before released. Seen here: a
+ * frozen server's kernel answered 25 checks in a row, then one not within 50 ms (the host's two
+ * cores saturated), and the address went up on two servers.
+ */
+const RELEASE_CHECKS = 3;
 
 type Settled<T> = { value: T } | { error: unknown };
 
