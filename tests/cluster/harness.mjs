@@ -432,16 +432,33 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
     this.#routes('del', server, others);
   }
 
+  /**
+   * A one-way loss: what `from` sends to `to` is dropped on every interconnect (blackhole routes
+   * on `from`), while `to` still reaches `from`. `mendOneWay` removes the routes.
+   */
+  cutOneWay(from, to) {
+    this.#blackholes('add', [[from, to]]);
+  }
+
+  mendOneWay(from, to) {
+    this.#blackholes('del', [[from, to]]);
+  }
+
   #routes(verb, server, others) {
-    for (const other of others) {
-      for (const [from, to] of [
+    this.#blackholes(
+      verb,
+      others.flatMap((other) => [
         [server, other],
         [other, server],
-      ]) {
-        SUBNETS.forEach((_, i) => {
-          run('ip', ['-n', this.ns(from), 'route', verb, 'blackhole', `${this.address(to, i)}/32`], { allowFail: verb === 'del' });
-        });
-      }
+      ]),
+    );
+  }
+
+  #blackholes(verb, pairs) {
+    for (const [from, to] of pairs) {
+      SUBNETS.forEach((_, i) => {
+        run('ip', ['-n', this.ns(from), 'route', verb, 'blackhole', `${this.address(to, i)}/32`], { allowFail: verb === 'del' });
+      });
     }
   }
 

@@ -108,7 +108,9 @@ export class HeartbeatDaemon implements DaemonImpl {
           break;
         case 'quiet': {
           // Not down yet: nm checks at once whether this side still holds a quorum (DESIGN.md 6.2).
-          const message = ch.quiet ? `${ch.server} has been silent for the quorum lease` : `${ch.server} is heard again`;
+          const message = ch.quiet
+            ? `${ch.server} has been silent, or has not heard this server, for the quorum lease`
+            : `${ch.server} is heard again`;
           events.publish('server', ch.server, ch.quiet ? 'quiet' : 'online', message);
           log.log(ch.quiet ? 'warn' : 'info', message, { server: ch.server });
           break;
@@ -129,5 +131,12 @@ export class HeartbeatDaemon implements DaemonImpl {
 
 function peerStatus(name: string, interconnects: string[], view: PeerView | undefined): ServerStatus {
   const paths = view?.paths ?? interconnects.map((address) => ({ address, state: 'down', lastHeardMs: 0 }));
-  return { name, state: view?.state ?? 'offline', local: false, incarnation: view?.incarnation ?? 0, paths };
+  return {
+    name,
+    state: view?.state ?? 'offline',
+    local: false,
+    incarnation: view?.incarnation ?? 0,
+    paths,
+    heardUsMs: view?.heardUsMs ?? 0,
+  };
 }

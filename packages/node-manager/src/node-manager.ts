@@ -86,6 +86,15 @@ const remainingMs = (request: Request, fallback: number): number =>
 /** When hb last heard a server on any path (0: never). */
 const lastHeardMs = (s: tandem.v1.ServerStatus): number => Math.max(0, ...s.paths.map((p) => Number(p.lastHeardMs)));
 
+/**
+ * When this server and a peer last heard each other: the older of hb's last heartbeat from it and
+ * its last from this server, as its heartbeats say (a one-way loss leaves the second behind).
+ */
+const mutualMs = (s: tandem.v1.ServerStatus): number => {
+  const heardUs = Number(s.heardUsMs);
+  return heardUs > 0 ? Math.min(lastHeardMs(s), heardUs) : lastHeardMs(s);
+};
+
 function need<T>(part: T | null | undefined, what: string): T {
   if (part === null || part === undefined) throw new TandemError('BAD_REQUEST', `${what} request without a body`);
   return part;
@@ -264,7 +273,8 @@ export class NodeManager {
   /**
    * The quorum lease (DESIGN.md 6.2, docs/partition.md): a peer silent that long counts as lost for
    * partition resolution before the heartbeat timeout declares it down, so that a losing side has
-   * released everything by the time the winners take over.
+   * released everything by the time the winners take over. So does a peer that has not heard this
+   * server that long though it is still heard (a one-way loss): both sides decide at once.
    */
   #noteQuiet(heard: tandem.v1.ServerStatus[]): void {
     const now = Date.now();
@@ -276,7 +286,7 @@ export class NodeManager {
         this.#quiet.delete(s.name);
         continue;
       }
-      if (now - lastHeardMs(s) <= leaseMs) {
+      if (now - mutualMs(s) <= leaseMs) {
         recent.push(s.name);
         this.#quiet.delete(s.name);
       } else if (!this.#quiet.has(s.name)) {

@@ -73,6 +73,7 @@ export class HeartbeatEngine {
     const alone = options.peers.length === 0;
     this.#targets = alone ? [{ name: options.server, interconnects: options.interconnects, port: options.port }] : options.peers;
     this.#table = new PeerTable(
+      options.server,
       this.#targets.map((p) => ({ name: p.name, addresses: p.interconnects })),
       options.timeoutMs,
       options.quietMs,
@@ -143,6 +144,7 @@ export class HeartbeatEngine {
     this.#logDrops();
     this.#seq++;
     const hears = this.#table.heard();
+    const silentMs = this.#table.silences(this.#now());
     const state = this.#o.state();
     for (const [i, socket] of this.#sockets.entries()) {
       if (!socket) continue;
@@ -155,6 +157,7 @@ export class HeartbeatEngine {
           sentAtMs: this.#now(),
           state,
           hears,
+          silentMs,
           pathIndex: i,
         },
         this.#o.key,

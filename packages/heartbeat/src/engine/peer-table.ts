@@ -22,6 +22,8 @@ export interface PeerView {
   reportedState: string;
   /** the peers it hears */
   hears: string[];
+  /** when it last heard this server, as its heartbeats say (this server's clock); 0: not known */
+  heardUsMs: number;
   paths: PathView[];
 }
 
@@ -31,7 +33,10 @@ export type Change =
   | { kind: 'incarnation'; server: string; incarnation: number; previous: number }
   /** a peer with several paths lost one and is now reachable on one only */
   | { kind: 'single-path'; server: string; pathIndex: number; address: string }
-  /** an online peer silent on every path for the quorum lease (quiet), or heard again (not quiet) */
+  /**
+   * an online peer silent on every path for the quorum lease, or that has not heard this server
+   * for it (quiet); or both heard again (not quiet)
+   */
   | { kind: 'quiet'; server: string; quiet: boolean };
 
 /** Why a verified heartbeat was not taken. */
@@ -44,6 +49,8 @@ export interface Received {
   state: string;
   hears: string[];
   pathIndex: number;
+  /** the sender's silence of each peer it has heard (ms) */
+  silentMs?: Record<string, number>;
 }
 
 interface Peer {
@@ -56,21 +63,38 @@ interface Peer {
   lastSeq: number[];
   lastHeardMs: number[];
   up: boolean[];
-  /** online, but silent on every path for the quorum lease */
+  /** when it last heard this server, as its heartbeats say; 0: not known */
+  heardUsMs: number;
+  /** online, but silent on every path, or deaf to this server, for the quorum lease */
   quiet: boolean;
+}
+
+/** A silence fits a uint32 on the wire (some 49 days). */
+const MAX_SILENCE_MS = 2 ** 32 - 1;
+
+/**
+ * When the two last heard each other, the older of the two: this server's last heartbeat from the
+ * peer, and the peer's last from this server as it says (unknown: this server's alone).
+ */
+function mutualMs(peer: Peer): number {
+  const heard = Math.max(...peer.lastHeardMs);
+  return peer.heardUsMs > 0 ? Math.min(heard, peer.heardUsMs) : heard;
 }
 
 export class PeerTable {
   readonly #peers = new Map<string, Peer>();
+  readonly #self: string;
   readonly #timeoutMs: number;
   /** undefined: peers are never reported quiet */
   readonly #quietMs: number | undefined;
 
   /**
-   * `quietMs`: the quorum lease (DESIGN.md 6.2): a peer silent that long is reported quiet before
-   * it times out. Left out, or not shorter than the timeout: no quiet reports.
+   * `self`: this server, as peers name it in what they say they hear. `quietMs`: the quorum lease
+   * (DESIGN.md 6.2): a peer silent that long, or that has not heard this server that long, is
+   * reported quiet before it times out. Left out, or not shorter than the timeout: no quiet reports.
    */
-  constructor(peers: { name: string; addresses: string[] }[], timeoutMs: number, quietMs?: number) {
+  constructor(self: string, peers: { name: string; addresses: string[] }[], timeoutMs: number, quietMs?: number) {
+    this.#self = self;
     this.#timeoutMs = timeoutMs;
     this.#quietMs = quietMs !== undefined && quietMs < timeoutMs ? quietMs : undefined;
     for (const p of peers) {
@@ -80,6 +104,7 @@ export class PeerTable {
         incarnation: 0,
         reportedState: '',
         hears: [],
+        heardUsMs: 0,
         lastSeq: p.addresses.map(() => 0),
         lastHeardMs: p.addresses.map(() => 0),
         up: p.addresses.map(() => false),
@@ -106,14 +131,17 @@ export class PeerTable {
         changes.push({ kind: 'incarnation', server: peer.name, incarnation: hb.incarnation, previous: peer.incarnation });
       peer.incarnation = hb.incarnation;
       peer.lastSeq = peer.addresses.map(() => 0);
+      peer.heardUsMs = 0;
     }
     if (hb.seq <= (peer.lastSeq[arrivedOn] ?? 0)) return { drop: 'replayed', changes };
     peer.lastSeq[arrivedOn] = hb.seq;
     peer.lastHeardMs[arrivedOn] = nowMs;
     peer.reportedState = hb.state;
     peer.hears = [...hb.hears];
+    const silentOfUs = hb.silentMs?.[this.#self];
+    if (silentOfUs !== undefined) peer.heardUsMs = Math.max(peer.heardUsMs, nowMs - silentOfUs);
     if (!peer.up[arrivedOn]) changes.push(...this.#setPath(peer, arrivedOn, true));
-    if (peer.quiet) {
+    if (peer.quiet && (this.#quietMs === undefined || nowMs - mutualMs(peer) <= this.#quietMs)) {
       peer.quiet = false;
       changes.push({ kind: 'quiet', server: peer.name, quiet: false });
     }
@@ -125,7 +153,7 @@ export class PeerTable {
     const changes: Change[] = [];
     for (const peer of this.#peers.values()) {
       const quietMs = this.#quietMs;
-      if (quietMs !== undefined && peer.up.some(Boolean) && !peer.quiet && nowMs - Math.max(...peer.lastHeardMs) > quietMs) {
+      if (quietMs !== undefined && peer.up.some(Boolean) && !peer.quiet && nowMs - mutualMs(peer) > quietMs) {
         peer.quiet = true;
         changes.push({ kind: 'quiet', server: peer.name, quiet: true });
       }
@@ -147,7 +175,7 @@ export class PeerTable {
       peer.up.forEach((up, i) => {
         if (up) earliest((peer.lastHeardMs[i] ?? 0) + this.#timeoutMs + 1);
       });
-      if (this.#quietMs !== undefined && peer.up.some(Boolean) && !peer.quiet) earliest(Math.max(...peer.lastHeardMs) + this.#quietMs + 1);
+      if (this.#quietMs !== undefined && peer.up.some(Boolean) && !peer.quiet) earliest(mutualMs(peer) + this.#quietMs + 1);
     }
     return next;
   }
@@ -167,6 +195,16 @@ export class PeerTable {
     return changes;
   }
 
+  /** How long since each peer heard at least once was last heard (ms), for this server's heartbeats. */
+  silences(nowMs: number): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const p of this.#peers.values()) {
+      const last = Math.max(...p.lastHeardMs);
+      if (last > 0) out[p.name] = Math.min(MAX_SILENCE_MS, Math.max(0, nowMs - last));
+    }
+    return out;
+  }
+
   /** The servers this table hears now (at least one path up). */
   heard(): string[] {
     return [...this.#peers.values()].filter((p) => p.up.some(Boolean)).map((p) => p.name);
@@ -179,6 +217,7 @@ export class PeerTable {
       incarnation: p.incarnation,
       reportedState: p.reportedState,
       hears: [...p.hears],
+      heardUsMs: p.heardUsMs,
       paths: p.addresses.map((address, i) => ({ address, state: p.up[i] ? 'up' : 'down', lastHeardMs: p.lastHeardMs[i] ?? 0 })),
     }));
   }
