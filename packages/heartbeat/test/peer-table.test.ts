@@ -114,7 +114,7 @@ const cases: {
 
 t.test('the peer table', async (t) => {
   for (const c of cases) {
-    const table = new PeerTable('node1', peers, TIMEOUT);
+    const table = new PeerTable('node1', peers, { intervalMs: 100, timeoutMs: TIMEOUT });
     const drops: (string | undefined)[] = [];
     const changes: string[] = [];
     for (const step of c.steps) {
@@ -136,7 +136,7 @@ t.test('the peer table', async (t) => {
 });
 
 t.test('the table says which servers it hears, with their last heartbeat', async (t) => {
-  const table = new PeerTable('node1', peers, TIMEOUT);
+  const table = new PeerTable('node1', peers, { intervalMs: 100, timeoutMs: TIMEOUT });
   table.receive(hb({ hears: ['node1', 'node3'], state: 'suspended' }), 0, 42);
   t.same(table.heard(), ['node2']);
   t.match(table.view()[0], {
@@ -162,7 +162,7 @@ function describe(ch: ReturnType<PeerTable['tick']>[number]): string {
 }
 
 t.test('with a quorum lease, a silent peer is quiet before it times out, and heard again at its next heartbeat', async (t) => {
-  const table = new PeerTable('node1', peers, TIMEOUT, 400);
+  const table = new PeerTable('node1', peers, { intervalMs: 100, timeoutMs: TIMEOUT, quietMs: 400 });
   t.equal(table.nextDeadlineMs(), undefined, 'nothing heard: nothing to check');
   table.receive(hb(), 0, 0);
   t.equal(table.nextDeadlineMs(), 401, 'the next check is when node2 would become quiet');
@@ -185,7 +185,7 @@ t.test('with a quorum lease, a silent peer is quiet before it times out, and hea
 
 t.test('without a lease shorter than the timeout no peer is ever quiet', async (t) => {
   for (const lease of [undefined, TIMEOUT, 2 * TIMEOUT]) {
-    const table = new PeerTable('node1', peers, TIMEOUT, lease);
+    const table = new PeerTable('node1', peers, { intervalMs: 100, timeoutMs: TIMEOUT, quietMs: lease });
     table.receive(hb(), 0, 0);
     t.equal(table.nextDeadlineMs(), 1001, `lease ${lease}: the next check is the timeout`);
     t.notOk(
@@ -196,22 +196,56 @@ t.test('without a lease shorter than the timeout no peer is ever quiet', async (
 });
 
 t.test('a peer that no longer hears this server is quiet after the lease, though it is still heard', async (t) => {
-  const table = new PeerTable('node1', peers, TIMEOUT, 400);
+  const table = new PeerTable('node1', peers, { intervalMs: 100, timeoutMs: TIMEOUT, quietMs: 400 });
   // At 1000 node2 says it heard node1 100 ms before: they hear each other.
   table.receive(hb({ silentMs: { node1: 100 } }), 0, 1000);
   t.same(table.view()[0]?.heardUsMs, 900, 'node2 last heard node1 at 900');
-  t.equal(table.nextDeadlineMs(), 1301, 'quiet at the lease counted from when node2 last heard node1');
+  t.equal(table.nextDeadlineMs(), 1401, "quiet at the lease, counted from node2's word (900) and the interval it may lag");
   // A one-way loss: node2's heartbeats still arrive, each saying that node1 has not been heard since.
-  for (let at = 1100, seq = 2; at <= 1300; at += 100, seq++) {
+  for (let at = 1100, seq = 2; at <= 1400; at += 100, seq++) {
     t.same(table.receive(hb({ seq, silentMs: { node1: at - 900 } }), 0, at).changes, [], `heard at ${at}: not quiet yet`);
   }
-  t.same(table.tick(1301), [{ kind: 'quiet', server: 'node2', quiet: true }], 'quiet: node2 has not heard node1 for the lease');
-  t.same(table.receive(hb({ seq: 10, silentMs: { node1: 500 } }), 0, 1400).changes, [], 'still deaf to node1: still quiet');
+  t.same(table.tick(1401), [{ kind: 'quiet', server: 'node2', quiet: true }], 'quiet: node2 has not heard node1 for the lease');
+  t.same(table.receive(hb({ seq: 10, silentMs: { node1: 600 } }), 0, 1500).changes, [], 'still deaf to node1: still quiet');
   t.same(table.heard(), ['node2'], 'node2 is heard all along: online, not down');
   t.same(
-    table.receive(hb({ seq: 11, silentMs: { node1: 20 } }), 0, 1500).changes,
+    table.receive(hb({ seq: 11, silentMs: { node1: 20 } }), 0, 1600).changes,
     [{ kind: 'quiet', server: 'node2', quiet: false }],
     'node2 hears node1 again: no longer quiet',
   );
-  t.same(table.silences(1600), { node2: 100 }, "what node1's own heartbeats say of the peers it has heard");
+  t.same(table.silences(1700), { node2: 100 }, "what node1's own heartbeats say of the peers it has heard");
+});
+
+t.test('a peer that hears this server on time is never quiet, with a lease of one and a half intervals', async (t) => {
+  // The failover benchmark's timing: interval 200 ms, lease 300 ms. node2 hears each heartbeat of
+  // node1 (sent every 200 ms) up to 50 ms late, and says so in its own, which come 150 ms after.
+  const table = new PeerTable('node1', peers, { intervalMs: 200, timeoutMs: 600, quietMs: 300 });
+  const changes = [];
+  for (let n = 1; n <= 20; n++) {
+    const at = 1000 + 200 * n;
+    changes.push(...table.receive(hb({ seq: n, silentMs: { node1: 150 + 50 } }), 0, at).changes, ...table.tick(at + 199));
+  }
+  t.same(
+    changes.filter((c) => c.kind === 'quiet'),
+    [],
+    'its word lags by up to an interval, which is no silence',
+  );
+});
+
+t.test("what a peer said of this server is forgotten when it goes offline, and only peers online are in this server's word", async (t) => {
+  const table = new PeerTable('node1', peers, { intervalMs: 100, timeoutMs: TIMEOUT, quietMs: 400 });
+  table.receive(hb({ silentMs: { node1: 50 } }), 0, 1000);
+  t.same(table.view()[0]?.heardUsMs, 950);
+  t.same(table.silences(1050), { node2: 50 });
+  table.tick(3000);
+  t.same(table.view()[0]?.state, 'offline');
+  t.same(table.view()[0]?.heardUsMs, 0, 'offline: its word of this server is gone');
+  t.same(table.silences(3000), {}, 'and this server says nothing of it until it is heard again');
+  // Back after the outage, before it has heard this server again: no word, so not quiet at once.
+  const back = table.receive(hb({ seq: 2 }), 0, 3100).changes;
+  t.notOk(
+    back.some((c) => c.kind === 'quiet'),
+    'not quiet on its first heartbeat back',
+  );
+  t.equal(table.nextDeadlineMs(), 3501, 'quiet only if silent for the lease from now');
 });

@@ -13,6 +13,7 @@ import {
   RpcClient,
   configWarnings,
   groupOperationTimeoutMs,
+  mutualHeardMs,
   partitionDecisionMs,
   TandemError,
   flushLogger,
@@ -85,15 +86,6 @@ const remainingMs = (request: Request, fallback: number): number =>
 
 /** When hb last heard a server on any path (0: never). */
 const lastHeardMs = (s: tandem.v1.ServerStatus): number => Math.max(0, ...s.paths.map((p) => Number(p.lastHeardMs)));
-
-/**
- * When this server and a peer last heard each other: the older of hb's last heartbeat from it and
- * its last from this server, as its heartbeats say (a one-way loss leaves the second behind).
- */
-const mutualMs = (s: tandem.v1.ServerStatus): number => {
-  const heardUs = Number(s.heardUsMs);
-  return heardUs > 0 ? Math.min(lastHeardMs(s), heardUs) : lastHeardMs(s);
-};
 
 function need<T>(part: T | null | undefined, what: string): T {
   if (part === null || part === undefined) throw new TandemError('BAD_REQUEST', `${what} request without a body`);
@@ -286,7 +278,7 @@ export class NodeManager {
         this.#quiet.delete(s.name);
         continue;
       }
-      if (now - mutualMs(s) <= leaseMs) {
+      if (now - mutualHeardMs(lastHeardMs(s), Number(s.heardUsMs), this.#ctx.config.cluster.heartbeat.intervalMs) <= leaseMs) {
         recent.push(s.name);
         this.#quiet.delete(s.name);
       } else if (!this.#quiet.has(s.name)) {
@@ -470,7 +462,9 @@ export class NodeManager {
       case 'order': {
         const order = need(request.order, 'order');
         const from = this.#tracker.view?.servers.find((s) => s.name === order.coordinator);
-        if (from?.state !== 'online') {
+        // A coordinator places the groups as soon as its rc is active, just before its node
+        // manager says online: it may still be starting here.
+        if (from?.state !== 'online' && from?.state !== 'starting') {
           throw new TandemError('REFUSED', `order from ${order.coordinator || '""'} refused: it is ${from?.state ?? 'not a server'} here`);
         }
         return this.#forwardToRc({ order }, groupOperationTimeoutMs(this.#groupConfig(order.group)));

@@ -75,8 +75,7 @@ export class HeartbeatEngine {
     this.#table = new PeerTable(
       options.server,
       this.#targets.map((p) => ({ name: p.name, addresses: p.interconnects })),
-      options.timeoutMs,
-      options.quietMs,
+      { intervalMs: options.intervalMs, timeoutMs: options.timeoutMs, quietMs: options.quietMs },
     );
   }
 

@@ -3,6 +3,8 @@
  * caller feeds it verified heartbeats and the clock, and acts on the changes it returns.
  */
 
+import { mutualHeardMs } from '@tandem/core';
+
 export type PathState = 'up' | 'down';
 export type PeerState = 'online' | 'offline';
 
@@ -72,29 +74,28 @@ interface Peer {
 /** A silence fits a uint32 on the wire (some 49 days). */
 const MAX_SILENCE_MS = 2 ** 32 - 1;
 
-/**
- * When the two last heard each other, the older of the two: this server's last heartbeat from the
- * peer, and the peer's last from this server as it says (unknown: this server's alone).
- */
-function mutualMs(peer: Peer): number {
-  const heard = Math.max(...peer.lastHeardMs);
-  return peer.heardUsMs > 0 ? Math.min(heard, peer.heardUsMs) : heard;
-}
-
 export class PeerTable {
   readonly #peers = new Map<string, Peer>();
   readonly #self: string;
+  readonly #intervalMs: number;
   readonly #timeoutMs: number;
   /** undefined: peers are never reported quiet */
   readonly #quietMs: number | undefined;
 
   /**
-   * `self`: this server, as peers name it in what they say they hear. `quietMs`: the quorum lease
-   * (DESIGN.md 6.2): a peer silent that long, or that has not heard this server that long, is
-   * reported quiet before it times out. Left out, or not shorter than the timeout: no quiet reports.
+   * `self`: this server, as peers name it in what they say they hear; `intervalMs`: how often
+   * heartbeats are sent. `quietMs`: the quorum lease (DESIGN.md 6.2): a peer silent that long, or
+   * that has not heard this server that long (`mutualHeardMs`), is reported quiet before it times out.
+   * Left out, or not shorter than the timeout: no quiet reports.
    */
-  constructor(self: string, peers: { name: string; addresses: string[] }[], timeoutMs: number, quietMs?: number) {
+  constructor(
+    self: string,
+    peers: { name: string; addresses: string[] }[],
+    timing: { intervalMs: number; timeoutMs: number; quietMs?: number | undefined },
+  ) {
+    const { intervalMs, timeoutMs, quietMs } = timing;
     this.#self = self;
+    this.#intervalMs = intervalMs;
     this.#timeoutMs = timeoutMs;
     this.#quietMs = quietMs !== undefined && quietMs < timeoutMs ? quietMs : undefined;
     for (const p of peers) {
@@ -141,7 +142,7 @@ export class PeerTable {
     const silentOfUs = hb.silentMs?.[this.#self];
     if (silentOfUs !== undefined) peer.heardUsMs = Math.max(peer.heardUsMs, nowMs - silentOfUs);
     if (!peer.up[arrivedOn]) changes.push(...this.#setPath(peer, arrivedOn, true));
-    if (peer.quiet && (this.#quietMs === undefined || nowMs - mutualMs(peer) <= this.#quietMs)) {
+    if (peer.quiet && (this.#quietMs === undefined || nowMs - this.#mutualMs(peer) <= this.#quietMs)) {
       peer.quiet = false;
       changes.push({ kind: 'quiet', server: peer.name, quiet: false });
     }
@@ -153,7 +154,7 @@ export class PeerTable {
     const changes: Change[] = [];
     for (const peer of this.#peers.values()) {
       const quietMs = this.#quietMs;
-      if (quietMs !== undefined && peer.up.some(Boolean) && !peer.quiet && nowMs - mutualMs(peer) > quietMs) {
+      if (quietMs !== undefined && peer.up.some(Boolean) && !peer.quiet && nowMs - this.#mutualMs(peer) > quietMs) {
         peer.quiet = true;
         changes.push({ kind: 'quiet', server: peer.name, quiet: true });
       }
@@ -175,9 +176,13 @@ export class PeerTable {
       peer.up.forEach((up, i) => {
         if (up) earliest((peer.lastHeardMs[i] ?? 0) + this.#timeoutMs + 1);
       });
-      if (this.#quietMs !== undefined && peer.up.some(Boolean) && !peer.quiet) earliest(mutualMs(peer) + this.#quietMs + 1);
+      if (this.#quietMs !== undefined && peer.up.some(Boolean) && !peer.quiet) earliest(this.#mutualMs(peer) + this.#quietMs + 1);
     }
     return next;
+  }
+
+  #mutualMs(peer: Peer): number {
+    return mutualHeardMs(Math.max(...peer.lastHeardMs), peer.heardUsMs, this.#intervalMs);
   }
 
   #setPath(peer: Peer, i: number, up: boolean): Change[] {
@@ -187,6 +192,8 @@ export class PeerTable {
     const changes: Change[] = [{ kind: 'path', server: peer.name, pathIndex: i, address, state: up ? 'up' : 'down' }];
     const isOnline = peer.up.some(Boolean);
     if (wasOnline !== isOnline) changes.push({ kind: 'server', server: peer.name, state: isOnline ? 'online' : 'offline' });
+    // Offline here: what it said of this server is stale by the time it is heard again.
+    if (!isOnline) peer.heardUsMs = 0;
     const upPaths = peer.up.flatMap((u, j) => (u ? [j] : []));
     const only = upPaths[0];
     if (!up && peer.addresses.length > 1 && upPaths.length === 1 && only !== undefined) {
@@ -195,12 +202,15 @@ export class PeerTable {
     return changes;
   }
 
-  /** How long since each peer heard at least once was last heard (ms), for this server's heartbeats. */
+  /**
+   * How long since each peer online here was last heard (ms), for this server's heartbeats. A
+   * peer offline here is left out: what it last knew stays its last word, and a silence of a
+   * whole outage never reaches it on its first heartbeat back.
+   */
   silences(nowMs: number): Record<string, number> {
     const out: Record<string, number> = {};
     for (const p of this.#peers.values()) {
-      const last = Math.max(...p.lastHeardMs);
-      if (last > 0) out[p.name] = Math.min(MAX_SILENCE_MS, Math.max(0, nowMs - last));
+      if (p.up.some(Boolean)) out[p.name] = Math.min(MAX_SILENCE_MS, Math.max(0, nowMs - Math.max(...p.lastHeardMs)));
     }
     return out;
   }
