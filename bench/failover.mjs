@@ -145,6 +145,7 @@ async function keepalivedRun() {
   const c = new TestCluster({ servers: 3 });
   const children = [];
   try {
+    await c.lock();
     c.buildNetwork();
     children.push(...startApps(c));
     for (const s of c.servers) {

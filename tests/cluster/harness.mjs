@@ -12,7 +12,7 @@
  * it runs on process exit too. Only processes found in our namespaces are killed.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { callOnce, readAlerts, resolvePaths } from '@tandem/core';
 import { ROOT, runProcess } from '../helpers/server.mjs';
@@ -233,12 +233,12 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
 
   /**
    * Builds the network, starts every server's pm2 in its namespace and waits until every server is
-   * online. One test cluster runs at a time on this machine (the others wait here): two of them
-   * (some 40 processes) on two cores starve daemons past their stall limit, and the guard fences
-   * servers for it, as it must.
+   * online. One test cluster runs at a time on this machine (the others wait here, lock()): two of
+   * them (some 40 processes) on two cores starve daemons past their stall limit, and the guard
+   * fences servers for it, as it must.
    */
   async start(timeoutMs = 60_000) {
-    await this.#takeClusterLock();
+    await this.lock();
     this.buildNetwork();
     const started = await Promise.all(this.servers.map((s) => this.#inNamespace(s, [PM2, 'start', ECOSYSTEM], 60_000)));
     started.forEach((r, k) => {
@@ -249,20 +249,29 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
     }
   }
 
-  async #takeClusterLock() {
+  /**
+   * Takes the lock that lets one test cluster run at a time on this machine (start() does; a
+   * caller that builds the network itself takes it first). Released by destroy. Waits at most
+   * `timeoutMs` for another run's cluster.
+   */
+  async lock(timeoutMs = 15 * 60_000) {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
+      // The lock comes into being with its holder's pid in it: a directory made aside, then renamed.
+      const made = mkdtempSync(`${CLUSTER_LOCK}.`);
+      writeFileSync(join(made, 'pid'), `${process.pid}\n`);
       try {
-        mkdirSync(CLUSTER_LOCK);
-        writeFileSync(join(CLUSTER_LOCK, 'pid'), `${process.pid}\n`);
+        renameSync(made, CLUSTER_LOCK);
         this.locked = true;
         return;
       } catch (err) {
-        if (err.code !== 'EEXIST') throw err;
+        rmSync(made, { recursive: true, force: true });
+        if (err.code !== 'EEXIST' && err.code !== 'ENOTEMPTY') throw err;
       }
       // A holder that is gone (a test runner's timeout kills without an exit handler) leaves its lock.
-      // (No pid yet: its holder is between the two steps above. No lock: released meanwhile.)
       const holder = Number(readIfThere(join(CLUSTER_LOCK, 'pid')));
       if (holder > 0 && !processAlive(holder)) rmSync(CLUSTER_LOCK, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`another test cluster (pid ${holder}) held ${CLUSTER_LOCK} for ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }

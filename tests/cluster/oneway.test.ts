@@ -1,7 +1,7 @@
 // A one-way loss between two servers (DESIGN.md 6.2, docs/partition.md): s1 no longer hears s2,
-// while s2 still hears s1, and no third server hears both. Each learns it within the quorum lease
-// (s2 from s1's heartbeats, which say how long s1 has not heard it), both decide at once, and the
-// side without the first server, s2, fences itself before s1 takes its group over. The client
+// while s2 still hears s1, and no third server hears both. s1 decides at the quorum lease, s2 an
+// interval later (from s1's heartbeats, which say how long s1 has not heard it), and the side
+// without the first server, s2, fences itself before s1 takes its group over. The client
 // probe asks the floating IP every 20 ms; no two servers may ever answer for it.
 import { join } from 'node:path';
 import t from 'tap';

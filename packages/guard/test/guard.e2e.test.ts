@@ -93,7 +93,9 @@ const guardLog = (s: Server): string => {
     return '';
   }
 };
-const markerLines = (s: Server): string[] => (existsSync(s.marker) ? readFileSync(s.marker, 'utf8').trim().split('\n') : []);
+// The shell creates the file before echo writes the line: an empty file is no emergency yet.
+const markerLines = (s: Server): string[] =>
+  existsSync(s.marker) ? readFileSync(s.marker, 'utf8').trim().split('\n').filter(Boolean) : [];
 const exited = (c: ChildProcess): boolean => c.exitCode !== null || c.signalCode !== null;
 
 /** Starts a fake core daemon and waits until the guard has heard its hello. */

@@ -241,11 +241,24 @@ t.test("what a peer said of this server is forgotten when it goes offline, and o
   t.same(table.view()[0]?.state, 'offline');
   t.same(table.view()[0]?.heardUsMs, 0, 'offline: its word of this server is gone');
   t.same(table.silences(3000), {}, 'and this server says nothing of it until it is heard again');
-  // Back after the outage, before it has heard this server again: no word, so not quiet at once.
+  // Back after the outage, before it has heard this server again: taken to hear it from now on.
   const back = table.receive(hb({ seq: 2 }), 0, 3100).changes;
   t.notOk(
     back.some((c) => c.kind === 'quiet'),
     'not quiet on its first heartbeat back',
   );
-  t.equal(table.nextDeadlineMs(), 3501, 'quiet only if silent for the lease from now');
+  t.same(table.view()[0]?.heardUsMs, 3100);
+  // It stays deaf to this server (a one-way loss that began during the outage): quiet a lease and an interval on.
+  for (let at = 3200, seq = 3; at <= 3600; at += 100, seq++) table.receive(hb({ seq, silentMs: { node3: 10 } }), 0, at);
+  t.equal(table.nextDeadlineMs(), 3601);
+  t.same(table.tick(3601), [{ kind: 'quiet', server: 'node2', quiet: true }], 'quiet: it never said it heard this server again');
+
+  // A peer that never says how long it has not heard anyone (an older version) is judged by this server's hearing alone.
+  const old = new PeerTable('node1', peers, { intervalMs: 100, timeoutMs: TIMEOUT, quietMs: 400 });
+  for (let at = 1000, seq = 1; at <= 2000; at += 100, seq++)
+    t.same(
+      old.receive(hb({ seq }), 0, at).changes.filter((c) => c.kind === 'quiet'),
+      [],
+    );
+  t.same(old.tick(2050), [], 'never quiet while heard');
 });

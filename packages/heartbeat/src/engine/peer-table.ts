@@ -51,7 +51,7 @@ export interface Received {
   state: string;
   hears: string[];
   pathIndex: number;
-  /** the sender's silence of each peer it has heard (ms) */
+  /** the sender's silence of each peer online to it (ms) */
   silentMs?: Record<string, number>;
 }
 
@@ -67,6 +67,8 @@ interface Peer {
   up: boolean[];
   /** when it last heard this server, as its heartbeats say; 0: not known */
   heardUsMs: number;
+  /** it has said, in this life, how long it has not heard its peers (a version that does) */
+  speaks: boolean;
   /** online, but silent on every path, or deaf to this server, for the quorum lease */
   quiet: boolean;
 }
@@ -106,6 +108,7 @@ export class PeerTable {
         reportedState: '',
         hears: [],
         heardUsMs: 0,
+        speaks: false,
         lastSeq: p.addresses.map(() => 0),
         lastHeardMs: p.addresses.map(() => 0),
         up: p.addresses.map(() => false),
@@ -133,14 +136,21 @@ export class PeerTable {
       peer.incarnation = hb.incarnation;
       peer.lastSeq = peer.addresses.map(() => 0);
       peer.heardUsMs = 0;
+      peer.speaks = false;
     }
     if (hb.seq <= (peer.lastSeq[arrivedOn] ?? 0)) return { drop: 'replayed', changes };
     peer.lastSeq[arrivedOn] = hb.seq;
     peer.lastHeardMs[arrivedOn] = nowMs;
     peer.reportedState = hb.state;
     peer.hears = [...hb.hears];
+    // A peer that has said how long it has not heard its peers, in this life, and comes back after
+    // an outage is taken to have heard this server just now until it says so itself: a loss one
+    // way that began during the outage is seen a lease and an interval later. (One that never said
+    // anything, an older version, is judged by this server's own hearing alone.)
+    if (Object.keys(hb.silentMs ?? {}).length > 0) peer.speaks = true;
     const silentOfUs = hb.silentMs?.[this.#self];
     if (silentOfUs !== undefined) peer.heardUsMs = Math.max(peer.heardUsMs, nowMs - silentOfUs);
+    else if (!online && peer.speaks) peer.heardUsMs = nowMs;
     if (!peer.up[arrivedOn]) changes.push(...this.#setPath(peer, arrivedOn, true));
     if (peer.quiet && (this.#quietMs === undefined || nowMs - this.#mutualMs(peer) <= this.#quietMs)) {
       peer.quiet = false;
