@@ -49,6 +49,7 @@ export {
 export { formatDuration, parseDuration } from './duration.js';
 export { writeFileAtomic } from './files.js';
 export { mutualHeardMs } from './heard.js';
+export { SerialQueue } from './serial.js';
 export { ErrorCode, TandemError, errorFromWire, errorToWire, toTandemError } from './errors.js';
 export { EventPublisher, EventSubscriber } from './events.js';
 export { Ledger, readLedger, type FipEntry, type LedgerEntry, type ProcessGroupEntry } from './ledger.js';

@@ -11,6 +11,7 @@ import {
   GROUP_OPERATION_MARGIN_MS,
   PM2_NAMES,
   RpcClient,
+  SerialQueue,
   configWarnings,
   groupOperationTimeoutMs,
   mutualHeardMs,
@@ -116,7 +117,7 @@ export class NodeManager {
   /** the cluster command in progress, if any */
   #busy: ClusterCommandName | undefined;
   /** cluster commands run one after the other, each checking the state it finds */
-  #tail: Promise<unknown> = Promise.resolve();
+  readonly #commands = new SerialQueue();
   #closed = false;
   /** the link to the other servers' node managers; none with a one-server configuration */
   #membership: Membership | undefined;
@@ -136,7 +137,7 @@ export class NodeManager {
   /** the generation of the configuration file installed here (`tandem config apply`); 0 when never applied */
   #generation: number;
   /** the applies this server runs as the coordinator, one after the other */
-  #applying: Promise<unknown> = Promise.resolve();
+  readonly #applies = new SerialQueue();
   /** the highest generation this server issued in an apply, installed everywhere or not */
   #issued = 0;
   /** set while this server waits, isolated, for `tandem node return` (its previous life did not stop cleanly) */
@@ -544,7 +545,7 @@ export class NodeManager {
         await this.#recoverReturned();
       }
       await this.#waitForServers();
-      await this.#serial(async () => {
+      await this.#commands.run(async () => {
         await this.#activate(Cause.CAUSE_STARTUP);
         this.#enter('online', 'TND-NM-0001', 'cluster service started');
       });
@@ -648,12 +649,6 @@ export class NodeManager {
     }
   }
 
-  #serial<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(work);
-    this.#tail = run.catch(() => undefined);
-    return run;
-  }
-
   /**
    * Back after going down without a clean stop: before it joins, rc runs the local recovery
    * (TANDEM_EVENT=RECOVER) of the groups this server held then. The scripts' business: a failure
@@ -686,7 +681,7 @@ export class NodeManager {
 
   /** Runs one cluster command in turn: checks the state machine, drives rm and rc, then enters the new state. */
   #clusterCommand(command: ClusterCommandName): Promise<string> {
-    return this.#serial(async () => {
+    return this.#commands.run(async () => {
       const next = clusterTransition(this.#state, command);
       this.#busy = command;
       try {
@@ -959,9 +954,7 @@ export class NodeManager {
     const { yaml } = cmd;
     const coordinator = this.#coordinator('configuration not applied');
     if (coordinator === this.#ctx.server) {
-      const run = this.#applying.then(() => this.#applyConfig(yaml));
-      this.#applying = run.catch(() => undefined);
-      return { config: await run };
+      return { config: await this.#applies.run(() => this.#applyConfig(yaml)) };
     }
     // Forwarded once only: two servers that disagree about the coordinator must not bounce it.
     // (`tandem --node` also arrives over the link, as the target's own CLI's: that one is sent on.)

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import {
   RpcClient,
+  SerialQueue,
   TandemError,
   groupOperationTimeoutMs,
   partitionDecisionMs,
@@ -140,7 +141,7 @@ export class ResourceController {
    * Every plan of this coordinator (its own passes, group commands, node down) is made and carried
    * out one after the other: a plan sees the outcome of the one before, never a group half-placed.
    */
-  #planTail: Promise<unknown> = Promise.resolve();
+  readonly #plans = new SerialQueue();
   /** the view of the last coordinator pass: which servers came online since */
   #coordinatedView: View | undefined;
   #reconcileAgain = false;
@@ -190,7 +191,7 @@ export class ResourceController {
       case 'order':
         return this.#onOrder(request.order ?? {});
       case 'nodeCommand':
-        return this.#planned(() => this.#onNodeDown(request.nodeCommand ?? {}));
+        return this.#plans.run(() => this.#onNodeDown(request.nodeCommand ?? {}));
       case 'service':
         return this.#onService(request.service ?? {});
       case 'group':
@@ -330,7 +331,7 @@ export class ResourceController {
     const name = g.config.name;
     const cause = causeOf(cmd.cause);
     const server = cmd.server ?? '';
-    if (this.#multi) return this.#planned(() => this.#onClusterGroup(g, verb, server, cause, cmd.failoverLimit ?? 0));
+    if (this.#multi) return this.#plans.run(() => this.#onClusterGroup(g, verb, server, cause, cmd.failoverLimit ?? 0));
     this.#admit(g, verb !== 'STOP');
     switch (verb) {
       case 'START': {
@@ -557,12 +558,6 @@ export class ResourceController {
     return ack([done, ...refused].join('; '));
   }
 
-  #planned<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.#planTail.then(work);
-    this.#planTail = run.catch(() => undefined);
-    return run;
-  }
-
   #localPlacements(): GroupPlacement[] {
     return [...this.#groups.values()].map((g) => {
       const state = this.#state(g);
@@ -663,7 +658,8 @@ export class ResourceController {
       this.#reconcileAgain = true;
       return;
     }
-    this.#reconciling = this.#planned(() => this.#coordinate())
+    this.#reconciling = this.#plans
+      .run(() => this.#coordinate())
       .catch((err: unknown) => void this.#ctx.log.error(`coordinator: ${errorMessage(err)}`))
       .finally(() => {
         this.#reconciling = undefined;

@@ -110,12 +110,11 @@ export class ExecDriver implements ResourceDriver {
   }
 
   /**
-   * The start script run for local recovery (a sync resource only: an async resource's command
-   * is the application itself). Bounded like a start; whatever it leaves running is ended, since
-   * the resource is not online after it.
+   * The start script run for local recovery. rc runs it for sync resources only (an async
+   * resource's command is the application itself: #recoverReturned skips it). Bounded like a
+   * start; whatever it leaves running is ended, since the resource is not online after it.
    */
   async recover(env: Record<string, string>): Promise<void> {
-    if (this.#resource.mode === 'async') throw new Error('an async resource starts the application itself: it has no recovery run');
     const run = await this.#spawn('start', this.#resource.start, env);
     const exit = await this.#waitOrKill(run, 'start', this.#resource.timeoutMs);
     if (this.#groupAlive(run)) await this.#terminate(run);
