@@ -83,10 +83,10 @@ async function readLease(path: string): Promise<Read> {
 
 /**
  * Writes the record through a temporary file in the same directory and a rename. The temporary
- * name is this writer's own: on shared storage another server may be writing beside it (so not
- * core's writeFileAtomic, whose one `.tmp` name would collide). A write that is late by the time
- * it would rename (`inTime` says no) is dropped: the record must land within half the settle
- * time of the read, or not at all.
+ * name is this writer's own: on shared storage another server may be writing beside it. Not
+ * core's writeFileAtomic: this write is asynchronous, synced to the storage before the rename,
+ * and one that is late by the time it would rename (`inTime` says no) is dropped: the record must
+ * land within half the settle time of the read, or not at all.
  */
 async function writeLease(path: string, lease: DiskLease, inTime: () => boolean): Promise<void> {
   const tmp = `${path}.${lease.server}.${randomBytes(4).toString('hex')}.tmp`;
