@@ -3,6 +3,7 @@
  * The pure pieces of tandem-nm, for tests and tools. Importing this module starts nothing.
  */
 export {
+  acceptsOrdersFrom,
   GUARD_PING_INTERVAL_MS,
   GUARD_RETRY_MS,
   NM_FINAL_ACTIONS,

@@ -67,6 +67,13 @@ export const NM_FINAL_ACTIONS = [
 ] as const;
 export type NmFinalAction = (typeof NM_FINAL_ACTIONS)[number];
 
+/**
+ * Whether a node manager carries out an order from a coordinator it sees in `state`: online, or
+ * still starting (a coordinator's rc places the groups as soon as it is active, just before its
+ * node manager says online). From a server seen in any other state (down, unreachable, not known yet) or not at all, never.
+ */
+export const acceptsOrdersFrom = (state: string | undefined): boolean => state === 'online' || state === 'starting';
+
 const CLUSTER_COMMANDS = new Map<number, ClusterCommandName>([
   [ClusterAction.CLUSTER_ACTION_START, 'start'],
   [ClusterAction.CLUSTER_ACTION_STOP, 'stop'],
@@ -463,9 +470,7 @@ export class NodeManager {
       case 'order': {
         const order = need(request.order, 'order');
         const from = this.#tracker.view?.servers.find((s) => s.name === order.coordinator);
-        // A coordinator places the groups as soon as its rc is active, just before its node
-        // manager says online: it may still be starting here.
-        if (from?.state !== 'online' && from?.state !== 'starting') {
+        if (!acceptsOrdersFrom(from?.state)) {
           throw new TandemError('REFUSED', `order from ${order.coordinator || '""'} refused: it is ${from?.state ?? 'not a server'} here`);
         }
         return this.#forwardToRc({ order }, groupOperationTimeoutMs(this.#groupConfig(order.group)));

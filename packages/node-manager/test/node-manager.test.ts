@@ -21,6 +21,7 @@ import {
 } from '@tandem/core';
 import {
   NodeManager,
+  acceptsOrdersFrom,
   lifePath,
   markLife,
   previousLife,
@@ -451,4 +452,10 @@ t.test('a life is marked running whenever the service comes online, also by tand
   await nm.stop('test over');
   stopped = true;
   t.equal(previousLife(paths.state), 'clean', 'an orderly stop marks the life clean');
+});
+
+t.test("a coordinator's orders are carried out when it is seen online or still starting, never otherwise", async (t) => {
+  for (const state of ['online', 'starting']) t.ok(acceptsOrdersFrom(state), state);
+  for (const state of ['offline', 'unknown', 'unreachable', 'isolated', 'suspended', undefined])
+    t.notOk(acceptsOrdersFrom(state), String(state));
 });

@@ -115,6 +115,8 @@ function causeOf(cause: tandem.v1.Cause | null | undefined): StartCause {
   return (name?.replace(/^CAUSE_/, '') ?? 'UNSPECIFIED') as StartCause;
 }
 
+/** How many times the coordinator sends a refused startup order in all (#startupPlacement). */
+const STARTUP_TRIES = 5;
 const ack = (message: string): ReplyBody => ({ ack: { message } });
 const errorMessage = (err: unknown): string => toTandemError(err).message;
 
@@ -135,6 +137,11 @@ export class ResourceController {
   #startupDone = false;
   /** when the cluster service became active here, for the startup wait of the coordinator */
   #activatedMs = 0;
+  /**
+   * Groups of the startup placement whose start order the receiving server refused (it did not see
+   * this coordinator online or starting yet): placed again on a later pass, `tries` times at most.
+   */
+  readonly #startupAgain = { groups: new Set<string>(), atMs: 0, tries: 0 };
   /** coordinator work runs one pass at a time; a pass asked for meanwhile runs after it */
   #reconciling: Promise<void> | undefined;
   /**
@@ -270,6 +277,7 @@ export class ResourceController {
         if (this.#multi) {
           // Several servers: the coordinator places the groups once every server has said what it runs.
           this.#activatedMs = Date.now();
+          this.#startupAgain.tries = 0;
           this.#reconcile();
           return ack('cluster service active: the coordinator places the auto-start groups');
         }
@@ -587,7 +595,7 @@ export class ResourceController {
    * server the groups failed over from ends then (#startResources). Returns one line of what
    * happened; throws when a step failed.
    */
-  async #execute(p: Plan, cause: StartCause, fenceUntilMs = 0): Promise<string> {
+  async #execute(p: Plan, cause: StartCause, fenceUntilMs = 0, refused?: (a: PlanAction) => void): Promise<string> {
     const done: string[] = [];
     const failed: string[] = [];
     const stopFailed = new Set<string>();
@@ -607,6 +615,9 @@ export class ResourceController {
       } catch (err) {
         this.#settling.delete(a.group);
         if (a.kind === 'stop') stopFailed.add(a.group);
+        // A refused order was not carried out (the other server's node manager, or its rc's group
+        // state, refused it); a start that ran and failed reports another code.
+        if (a.server !== this.#ctx.server && err instanceof TandemError && err.code === 'REFUSED') refused?.(a);
         failed.push(`${what}: ${errorMessage(err)}`);
         this.#ctx.log.error(`plan step failed: ${what}: ${errorMessage(err)}`, { group: a.group, server: a.server });
       }
@@ -676,6 +687,7 @@ export class ResourceController {
     // would move groups of lives long gone).
     if (!view || this.#service !== 'active') {
       this.#restarted.length = 0;
+      this.#startupAgain.groups.clear();
       return;
     }
     // Servers that came online since the last pass; at the first pass, this one (it just joined).
@@ -701,7 +713,17 @@ export class ResourceController {
         this.#ctx.alerts.raise('TND-RC-0106', r.reason, { group: r.group });
         this.#ctx.log.warn(`startup: ${r.reason}`, { group: r.group });
       }
-      await this.#executeLogged(p, 'STARTUP', 'startup');
+      await this.#startupPlacement(p, 'startup');
+    } else if (this.#startupAgain.groups.size > 0) {
+      if (Date.now() < this.#startupAgain.atMs) this.#wakeAt(this.#startupAgain.atMs);
+      else {
+        // Placed as at the end of the startup wait, where the planner would put them now.
+        const again = new Set(this.#startupAgain.groups);
+        this.#startupAgain.groups.clear();
+        const p = this.#clusterPlan({ kind: 'startup', startupWaitOver: true }, true);
+        const actions = p.actions.filter((a) => again.has(a.group));
+        await this.#startupPlacement({ actions, refusals: [] }, `startup, again (${this.#startupAgain.tries})`);
+      }
     }
     // A server that restarted faster than the heartbeat timeout was never seen down: the groups
     // its previous life reported died with it (its emergency, or the power cut) and go elsewhere.
@@ -742,13 +764,39 @@ export class ResourceController {
     }
   }
 
-  async #executeLogged(p: Plan, cause: StartCause, why: string, fenceUntilMs = 0): Promise<void> {
+  async #executeLogged(p: Plan, cause: StartCause, why: string, fenceUntilMs = 0, refused?: (a: PlanAction) => void): Promise<void> {
     if (p.actions.length === 0) return;
     try {
-      this.#ctx.log.info(`${why}: ${await this.#execute(p, cause, fenceUntilMs)}`);
+      this.#ctx.log.info(`${why}: ${await this.#execute(p, cause, fenceUntilMs, refused)}`);
     } catch (err) {
       this.#ctx.log.error(`${why}: ${errorMessage(err)}`);
     }
+  }
+
+  /**
+   * Carries out the startup placement. A start order another server refused (it did not see this
+   * coordinator online or starting yet: the views settle a moment apart) is placed again after a
+   * heartbeat timeout, STARTUP_TRIES times in all; a group still not placed then waits for the
+   * operator (TND-RC-0106). An order carried out that failed is the start's own failure, handled
+   * on that server (its recovery ladder), and is not placed again here.
+   */
+  async #startupPlacement(p: Plan, why: string): Promise<void> {
+    const refused = new Set<string>();
+    await this.#executeLogged(p, 'STARTUP', why, 0, (a) => refused.add(a.group));
+    if (refused.size === 0) return;
+    const again = this.#startupAgain;
+    again.tries += 1;
+    if (again.tries >= STARTUP_TRIES) {
+      for (const group of refused) {
+        const reason = `group ${group} not placed at startup: its start order was refused ${again.tries} times; start it with tandem group start`;
+        this.#ctx.alerts.raise('TND-RC-0106', reason, { group });
+        this.#ctx.log.error(`startup: ${reason}`, { group });
+      }
+      return;
+    }
+    for (const group of refused) again.groups.add(group);
+    again.atMs = Date.now() + this.#ctx.config.cluster.heartbeat.timeoutMs;
+    this.#wakeAt(again.atMs);
   }
 
   /** Runs the coordinator again at `atMs` (the end of a partition decision time or of the startup wait). */

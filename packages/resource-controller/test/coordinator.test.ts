@@ -9,6 +9,7 @@ import {
   Ledger,
   RpcServer,
   TandemError,
+  readAlerts,
   resolvePaths,
   sleep,
   validateConfigText,
@@ -101,6 +102,8 @@ async function setup(
   groups: string,
   opts: {
     failOrders?: boolean;
+    /** the receiving server refuses this many orders first (it does not see s1 online yet) */
+    refuseOrders?: number;
     onGroup?: (cmd: tandem.v1.GroupCommand) => Promise<string>;
     /** what the previous life of rc left in its last-start file (a server back after a power cut) */
     lastStart?: Record<string, unknown>;
@@ -134,6 +137,7 @@ ${groups.replaceAll('DIR', dir)}
       if (request.body === 'group' && request.group && opts.onGroup) return { ack: { message: await opts.onGroup(request.group) } };
       if (request.body !== 'order' || !request.order) throw new Error(`unexpected ${request.body}`);
       orders.push(request.order);
+      if (orders.length <= (opts.refuseOrders ?? 0)) throw new TandemError('REFUSED', `order from s1 refused: it is unknown here`);
       if (opts.failOrders) throw new Error(`${request.order.server} is unreachable`);
       return { ack: { message: 'done' } };
     },
@@ -169,7 +173,7 @@ ${groups.replaceAll('DIR', dir)}
       return '';
     }
   };
-  return { dir, controller, call, orders, state, trace };
+  return { dir, paths, controller, call, orders, state, trace };
 }
 
 const traced = (group: string, servers: string, autoStart = true) => `  - name: ${group}
@@ -266,6 +270,47 @@ t.test('the coordinator waits until every server has said what it runs, then pla
   });
   await sleep(200);
   t.equal(orders.length, 2, 'no group is placed twice');
+});
+
+t.test('a startup order the other server refuses is sent again a heartbeat timeout later, 5 times in all', async (t) => {
+  const groups = [traced('web', 's1, s2'), traced('db', 's2, s1')].join('\n');
+  await t.test('refused once: placed on the second try', async (t) => {
+    const { call, orders } = await setup(t, groups, { refuseOrders: 1 });
+    await call(activate);
+    const sentMs = Date.now();
+    await call({ view: allOnline() });
+    await until('the order sent again', () => orders.length === 2);
+    t.ok(Date.now() - sentMs >= 500, `sent again ${Date.now() - sentMs} ms later (the heartbeat timeout is 500 ms)`);
+    t.same(
+      orders.map((o) => [o.server, o.group, GroupAction[o.action], o.event]),
+      [
+        ['s2', 'db', 'GROUP_ACTION_START', 'START'],
+        ['s2', 'db', 'GROUP_ACTION_START', 'START'],
+      ],
+    );
+    await sleep(1200);
+    t.equal(orders.length, 2, 'an order carried out is not sent again');
+  });
+  await t.test('refused every time: 5 orders, then an alert for the operator', async (t) => {
+    const { call, orders, paths, state } = await setup(t, groups, { refuseOrders: Infinity });
+    await call(activate);
+    await call({ view: allOnline() });
+    await until('five orders', () => orders.length === 5, 8000);
+    await until('the alert', () =>
+      readAlerts(paths.alerts).some((a) => a.id === 'TND-RC-0106' && /db not placed at startup/.test(a.message)),
+    );
+    await sleep(1200);
+    t.equal(orders.length, 5, 'no sixth order');
+    t.equal(state('web'), 'online', 'the group placed here is not touched');
+  });
+  await t.test('a start that ran and failed there is not sent again', async (t) => {
+    const { call, orders } = await setup(t, groups, { failOrders: true });
+    await call(activate);
+    await call({ view: allOnline() });
+    await until('the order', () => orders.length === 1);
+    await sleep(1200);
+    t.equal(orders.length, 1);
+  });
 });
 
 t.test('a server that went down: its groups start here at once, their resources only after the fence grace, as FAILOVER', async (t) => {
