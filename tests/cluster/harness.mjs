@@ -270,7 +270,7 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
       }
       // A holder that is gone (a test runner's timeout kills without an exit handler) leaves its lock.
       const holder = Number(readIfThere(join(CLUSTER_LOCK, 'pid')));
-      if (holder > 0 && !processAlive(holder)) rmSync(CLUSTER_LOCK, { recursive: true, force: true });
+      if (holder > 0 && !processAlive(holder)) removeLock();
       if (Date.now() > deadline) throw new Error(`another test cluster (pid ${holder}) held ${CLUSTER_LOCK} for ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -615,7 +615,7 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
       process.stderr.write(`# the cluster's logs could not be kept: ${err.message}\n`);
     }
     rmSync(this.dir, { recursive: true, force: true });
-    if (this.locked) rmSync(CLUSTER_LOCK, { recursive: true, force: true });
+    if (this.locked) removeLock();
     this.locked = false;
   }
 
@@ -643,6 +643,23 @@ ${opts.monitors ?? '  - { name: app-alive, type: pid, target: app, interval: 500
 
 /** Held (a directory, with the holder's pid) while a test cluster runs: see start(). */
 const CLUSTER_LOCK = '/tmp/tandem-test-cluster.lock';
+
+/**
+ * Removes the lock in one step: renamed aside, then deleted. Deleted in place, it would be an
+ * empty directory for a moment, and a waiter's rename onto an empty directory succeeds: that
+ * waiter would hold a lock the remover then fails to delete (ENOTEMPTY, seen in CI). Two
+ * waiters that find the same dead holder: one renames it aside, the other finds nothing (ENOENT).
+ */
+function removeLock() {
+  const aside = `${CLUSTER_LOCK}.gone.${process.pid}.${Date.now()}`;
+  try {
+    renameSync(CLUSTER_LOCK, aside);
+  } catch (err) {
+    if (err.code === 'ENOENT') return;
+    throw err;
+  }
+  rmSync(aside, { recursive: true, force: true });
+}
 
 function readIfThere(file) {
   try {

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '@tandem/core';
 
 const dir = (t: Tap.Test): string => {
@@ -33,23 +34,34 @@ t.test('a failed rename leaves the old content and no temporary file', async (t)
 });
 
 // Several writers of one path at once: the servers of a cluster whose configuration file sits on
-// shared storage (and the test cluster, whose servers share one file) install it together.
+// shared storage (and the test cluster, whose servers share one file) install it together. The
+// writers begin at one moment and write for 300 ms each, so that they overlap.
 t.test('writers in several processes write one path at once without meeting in a temporary file', async (t) => {
   const d = dir(t);
   const file = join(d, 'cluster.yaml');
-  const files = new URL('../dist/files.js', import.meta.url).pathname;
-  const writer = (name: string): Promise<{ code: number | null; stderr: string }> =>
+  const files = fileURLToPath(new URL('../dist/files.js', import.meta.url));
+  const beginMs = Date.now() + 500;
+  const writer = (name: string): Promise<{ code: number | null; stderr: string; stdout: string }> =>
     new Promise((resolve) => {
-      const script =
-        `const { writeFileAtomic } = await import(${JSON.stringify(files)});` +
-        `for (let i = 0; i < 300; i++) writeFileAtomic(${JSON.stringify(file)}, ${JSON.stringify(name)} + ' ' + i);`;
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const script = `
+        const { writeFileAtomic } = await import(${JSON.stringify(files)});
+        while (Date.now() < ${beginMs});
+        let n = 0;
+        for (const endMs = ${beginMs} + 300; Date.now() < endMs; n++) writeFileAtomic(${JSON.stringify(file)}, '${name} ' + n);
+        process.stdout.write(String(n));`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
+      let stdout = '';
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
       child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-      child.on('close', (code) => resolve({ code, stderr }));
+      child.on('close', (code) => resolve({ code, stderr, stdout }));
     });
   const results = await Promise.all(['a', 'b', 'c'].map(writer));
   for (const r of results) t.equal(r.code, 0, `the writer ends without an error ${r.stderr}`.trim());
-  t.match(readFileSync(file, 'utf8'), /^[abc] 299$/, "the file holds one writer's last text, whole");
+  t.ok(
+    results.every((r) => Number(r.stdout) > 10),
+    `each writer wrote many times in the same 300 ms (${results.map((r) => r.stdout).join(', ')})`,
+  );
+  t.match(readFileSync(file, 'utf8'), /^[abc] \d+$/, "the file holds one writer's text, whole");
   t.same(readdirSync(d), ['cluster.yaml'], 'no temporary file left');
 });

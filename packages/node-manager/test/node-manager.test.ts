@@ -456,6 +456,6 @@ t.test('a life is marked running whenever the service comes online, also by tand
 
 t.test("a coordinator's orders are carried out when it is seen online or still starting, never otherwise", async (t) => {
   for (const state of ['online', 'starting']) t.ok(acceptsOrdersFrom(state), state);
-  for (const state of ['offline', 'unknown', 'unreachable', 'isolated', 'suspended', undefined])
+  for (const state of ['offline', 'unknown', 'unreachable', 'isolated', 'suspended', 'stopped', undefined])
     t.notOk(acceptsOrdersFrom(state), String(state));
 });

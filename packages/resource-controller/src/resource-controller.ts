@@ -277,7 +277,6 @@ export class ResourceController {
         if (this.#multi) {
           // Several servers: the coordinator places the groups once every server has said what it runs.
           this.#activatedMs = Date.now();
-          this.#startupAgain.tries = 0;
           this.#reconcile();
           return ack('cluster service active: the coordinator places the auto-start groups');
         }
@@ -615,8 +614,9 @@ export class ResourceController {
       } catch (err) {
         this.#settling.delete(a.group);
         if (a.kind === 'stop') stopFailed.add(a.group);
-        // A refused order was not carried out (the other server's node manager, or its rc's group
-        // state, refused it); a start that ran and failed reports another code.
+        // A refused order was not carried out (the other server's node manager refused it, or its
+        // rc, whose cluster service is stopped or suspended); a start that ran and failed reports
+        // another code.
         if (a.server !== this.#ctx.server && err instanceof TandemError && err.code === 'REFUSED') refused?.(a);
         failed.push(`${what}: ${errorMessage(err)}`);
         this.#ctx.log.error(`plan step failed: ${what}: ${errorMessage(err)}`, { group: a.group, server: a.server });
@@ -687,14 +687,19 @@ export class ResourceController {
     // would move groups of lives long gone).
     if (!view || this.#service !== 'active') {
       this.#restarted.length = 0;
-      this.#startupAgain.groups.clear();
+      this.#notPlaced([...this.#startupAgain.groups], 'the cluster service stopped here before its start order was sent again');
       return;
     }
     // Servers that came online since the last pass; at the first pass, this one (it just joined).
     const before = this.#coordinatedView;
     this.#coordinatedView = view;
     const cameOnline = before ? newlyOnline(before, view) : [this.#ctx.server];
-    if (view.coordinator !== this.#ctx.server) return;
+    if (view.coordinator !== this.#ctx.server) {
+      // The new coordinator takes the startup as done (the view says so): it does not know of these.
+      const now = view.coordinator ? `${view.coordinator} coordinates now` : 'no server coordinates now';
+      this.#notPlaced([...this.#startupAgain.groups], `its start order was refused, and ${now}`);
+      return;
+    }
     const { startupWaitMs, networkPartition } = this.#ctx.config.cluster;
     // The server that went down decides its side of the split, then has the fence grace to release
     // everything: a plan starts once the decision time is over, its resources once the grace is
@@ -718,11 +723,11 @@ export class ResourceController {
       if (Date.now() < this.#startupAgain.atMs) this.#wakeAt(this.#startupAgain.atMs);
       else {
         // Placed as at the end of the startup wait, where the planner would put them now.
-        const again = new Set(this.#startupAgain.groups);
+        const groups = [...this.#startupAgain.groups];
         this.#startupAgain.groups.clear();
-        const p = this.#clusterPlan({ kind: 'startup', startupWaitOver: true }, true);
-        const actions = p.actions.filter((a) => again.has(a.group));
-        await this.#startupPlacement({ actions, refusals: [] }, `startup, again (${this.#startupAgain.tries})`);
+        const p = this.#clusterPlan({ kind: 'startup', startupWaitOver: true, groups }, true);
+        for (const r of p.refusals) this.#notPlaced([r.group], r.reason);
+        await this.#startupPlacement(p, `startup, again (${this.#startupAgain.tries})`);
       }
     }
     // A server that restarted faster than the heartbeat timeout was never seen down: the groups
@@ -787,16 +792,22 @@ export class ResourceController {
     const again = this.#startupAgain;
     again.tries += 1;
     if (again.tries >= STARTUP_TRIES) {
-      for (const group of refused) {
-        const reason = `group ${group} not placed at startup: its start order was refused ${again.tries} times; start it with tandem group start`;
-        this.#ctx.alerts.raise('TND-RC-0106', reason, { group });
-        this.#ctx.log.error(`startup: ${reason}`, { group });
-      }
+      this.#notPlaced([...refused], `its start order was refused ${again.tries} times`);
       return;
     }
     for (const group of refused) again.groups.add(group);
     again.atMs = Date.now() + this.#ctx.config.cluster.heartbeat.timeoutMs;
     this.#wakeAt(again.atMs);
+  }
+
+  /** Startup placements given up (TND-RC-0106): the groups wait for the operator. */
+  #notPlaced(groups: string[], why: string): void {
+    for (const group of groups) {
+      const reason = `group ${group} not placed at startup: ${why}; start it with tandem group start`;
+      this.#ctx.alerts.raise('TND-RC-0106', reason, { group });
+      this.#ctx.log.error(`startup: ${reason}`, { group });
+      this.#startupAgain.groups.delete(group);
+    }
   }
 
   /** Runs the coordinator again at `atMs` (the end of a partition decision time or of the startup wait). */

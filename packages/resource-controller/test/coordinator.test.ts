@@ -138,7 +138,7 @@ ${groups.replaceAll('DIR', dir)}
       if (request.body !== 'order' || !request.order) throw new Error(`unexpected ${request.body}`);
       orders.push(request.order);
       if (orders.length <= (opts.refuseOrders ?? 0)) throw new TandemError('REFUSED', `order from s1 refused: it is unknown here`);
-      if (opts.failOrders) throw new Error(`${request.order.server} is unreachable`);
+      if (opts.failOrders) throw new TandemError('UNAVAILABLE', `${request.order.server} is unreachable`);
       return { ack: { message: 'done' } };
     },
     log,
@@ -303,7 +303,19 @@ t.test('a startup order the other server refuses is sent again a heartbeat timeo
     t.equal(orders.length, 5, 'no sixth order');
     t.equal(state('web'), 'online', 'the group placed here is not touched');
   });
-  await t.test('a start that ran and failed there is not sent again', async (t) => {
+  await t.test('another server coordinates before the order is sent again: an alert, and no order', async (t) => {
+    const { call, orders, paths } = await setup(t, groups, { refuseOrders: Infinity });
+    await call(activate);
+    await call({ view: allOnline() });
+    await until('the first order', () => orders.length === 1);
+    await call({ view: { ...allOnline('s2'), startupDone: true } });
+    await until('the alert', () =>
+      readAlerts(paths.alerts).some((a) => a.id === 'TND-RC-0106' && /db not placed at startup: .*s2 coordinates now/.test(a.message)),
+    );
+    await sleep(1200);
+    t.equal(orders.length, 1, 'this server, no longer the coordinator, sends nothing');
+  });
+  await t.test('an order that failed otherwise (a start that ran and failed there) is not sent again', async (t) => {
     const { call, orders } = await setup(t, groups, { failOrders: true });
     await call(activate);
     await call({ view: allOnline() });

@@ -99,7 +99,9 @@ export function plan(input: PlanInput): Plan {
   const event: PlanEvent = input.event;
   switch (event.kind) {
     case 'startup':
-      for (const g of cluster.groupsInOrder()) planStartup(cluster, g, event.startupWaitOver ?? false, out);
+      for (const g of cluster.groupsInOrder()) {
+        if (!event.groups || event.groups.includes(g.name)) planStartup(cluster, g, event.startupWaitOver ?? false, out);
+      }
       break;
     case 'start':
       withGroup(cluster, event.group, out, (g) => planStart(cluster, g, event.server, out));

@@ -40,8 +40,12 @@ export interface GroupPlacement {
 }
 
 export type PlanEvent =
-  /** startupWaitOver: the startup wait has passed, so servers still `unknown` count as offline (default false) */
-  | { kind: 'startup'; startupWaitOver?: boolean }
+  /**
+   * startupWaitOver: the startup wait has passed, so servers still `unknown` count as offline
+   * (default false). groups: only these are placed (startup orders refused and placed again); the
+   * others are left as they are. Default: every group.
+   */
+  | { kind: 'startup'; startupWaitOver?: boolean; groups?: string[] }
   | { kind: 'start'; group: string; server?: string }
   | { kind: 'stop'; group: string }
   | { kind: 'move'; group: string; server?: string }
