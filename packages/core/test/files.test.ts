@@ -35,7 +35,8 @@ t.test('a failed rename leaves the old content and no temporary file', async (t)
 
 // Several writers of one path at once: the servers of a cluster whose configuration file sits on
 // shared storage (and the test cluster, whose servers share one file) install it together. The
-// writers begin at one moment and write for 300 ms each, so that they overlap.
+// writers begin at one moment and write until 300 ms later, so that they overlap (how many
+// times each writes depends on the machine's load: not asserted).
 t.test('writers in several processes write one path at once without meeting in a temporary file', async (t) => {
   const d = dir(t);
   const file = join(d, 'cluster.yaml');
@@ -47,7 +48,8 @@ t.test('writers in several processes write one path at once without meeting in a
         const { writeFileAtomic } = await import(${JSON.stringify(files)});
         while (Date.now() < ${beginMs});
         let n = 0;
-        for (const endMs = ${beginMs} + 300; Date.now() < endMs; n++) writeFileAtomic(${JSON.stringify(file)}, '${name} ' + n);
+        do writeFileAtomic(${JSON.stringify(file)}, '${name} ' + n++);
+        while (Date.now() < ${beginMs} + 300);
         process.stdout.write(String(n));`;
       const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
@@ -58,10 +60,7 @@ t.test('writers in several processes write one path at once without meeting in a
     });
   const results = await Promise.all(['a', 'b', 'c'].map(writer));
   for (const r of results) t.equal(r.code, 0, `the writer ends without an error ${r.stderr}`.trim());
-  t.ok(
-    results.every((r) => Number(r.stdout) > 10),
-    `each writer wrote many times in the same 300 ms (${results.map((r) => r.stdout).join(', ')})`,
-  );
+  t.comment(`writes in the same 300 ms: ${results.map((r) => r.stdout).join(', ')}`);
   t.match(readFileSync(file, 'utf8'), /^[abc] \d+$/, "the file holds one writer's text, whole");
   t.same(readdirSync(d), ['cluster.yaml'], 'no temporary file left');
 });
