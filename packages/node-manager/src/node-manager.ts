@@ -70,7 +70,8 @@ export type NmFinalAction = (typeof NM_FINAL_ACTIONS)[number];
 /**
  * Whether a node manager carries out an order from a coordinator it sees in `state`: online, or
  * still starting (a coordinator's rc places the groups as soon as it is active, just before its
- * node manager says online). From a server seen in any other state (down, unreachable, not known yet) or not at all, never.
+ * node manager says online). From a server seen in any other state (down, unreachable, not known
+ * yet) or not at all, never.
  */
 export const acceptsOrdersFrom = (state: string | undefined): boolean => state === 'online' || state === 'starting';
 

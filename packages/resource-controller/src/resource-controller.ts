@@ -139,7 +139,8 @@ export class ResourceController {
   #activatedMs = 0;
   /**
    * Groups of the startup placement whose start order the receiving server refused (it did not see
-   * this coordinator online or starting yet): placed again on a later pass, `tries` times at most.
+   * this coordinator online or starting yet): placed again at `atMs`; `tries`: the placements made
+   * so far, STARTUP_TRIES at most.
    */
   readonly #startupAgain = { groups: new Set<string>(), atMs: 0, tries: 0 };
   /** coordinator work runs one pass at a time; a pass asked for meanwhile runs after it */
