@@ -714,12 +714,7 @@ export class ResourceController {
         return;
       }
       this.#startupDone = true;
-      const p = this.#clusterPlan({ kind: 'startup', startupWaitOver: waitOver }, true);
-      for (const r of p.refusals) {
-        this.#ctx.alerts.raise('TND-RC-0106', r.reason, { group: r.group });
-        this.#ctx.log.warn(`startup: ${r.reason}`, { group: r.group });
-      }
-      await this.#startupPlacement(p, 'startup');
+      await this.#startupPlacement(this.#clusterPlan({ kind: 'startup', startupWaitOver: waitOver }, true), 'startup');
     } else if (this.#startupAgain.groups.size > 0) {
       if (Date.now() < this.#startupAgain.atMs) this.#wakeAt(this.#startupAgain.atMs);
       else {
@@ -727,7 +722,6 @@ export class ResourceController {
         const groups = [...this.#startupAgain.groups];
         this.#startupAgain.groups.clear();
         const p = this.#clusterPlan({ kind: 'startup', startupWaitOver: true, groups }, true);
-        for (const r of p.refusals) this.#notPlaced([r.group], r.reason);
         await this.#startupPlacement(p, `startup, again (${this.#startupAgain.tries})`);
       }
     }
@@ -780,13 +774,15 @@ export class ResourceController {
   }
 
   /**
-   * Carries out the startup placement. A start order another server refused (it did not see this
+   * Carries out the startup placement; a group the planner refused is not placed (TND-RC-0106).
+   * A start order another server refused (it did not see this
    * coordinator online or starting yet: the views settle a moment apart) is placed again after a
    * heartbeat timeout, STARTUP_TRIES times in all; a group still not placed then waits for the
    * operator (TND-RC-0106). An order carried out that failed is the start's own failure, handled
    * on that server (its recovery ladder), and is not placed again here.
    */
   async #startupPlacement(p: Plan, why: string): Promise<void> {
+    for (const r of p.refusals) this.#notPlaced([r.group], r.reason);
     const refused = new Set<string>();
     await this.#executeLogged(p, 'STARTUP', why, 0, (a) => refused.add(a.group));
     if (refused.size === 0) return;

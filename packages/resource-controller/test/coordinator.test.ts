@@ -303,6 +303,21 @@ t.test('a startup order the other server refuses is sent again a heartbeat timeo
     t.equal(orders.length, 5, 'no sixth order');
     t.equal(state('web'), 'online', 'the group placed here is not touched');
   });
+  await t.test('a group the planner cannot place at startup is said at once, and not tried again', async (t) => {
+    const exclusive = (g: string) => traced(g, 's1').replace(`autoStart: true`, `autoStart: true\n    exclusive: true`);
+    const { call, orders, paths, state } = await setup(t, [exclusive('web'), exclusive('db')].join('\n'));
+    await call(activate);
+    await call({ view: allOnline() });
+    await until('web online here', () => state('web') === 'online');
+    await until('the alert', () =>
+      readAlerts(paths.alerts).some(
+        (a) => a.id === 'TND-RC-0106' && /group db not placed at startup: no server can host group db/.test(a.message),
+      ),
+    );
+    await sleep(1200);
+    t.equal(state('db'), 'offline');
+    t.same(orders, [], 'nothing ordered elsewhere');
+  });
   await t.test('another server coordinates before the order is sent again: an alert, and no order', async (t) => {
     const { call, orders, paths } = await setup(t, groups, { refuseOrders: Infinity });
     await call(activate);
